@@ -1,0 +1,13 @@
+"""User-facing errors: the CLI prints these as one line (no traceback) and exits non-zero."""
+
+
+class UserError(Exception):
+    """A mistake in the user's input (a file, an argument): the message says what and how to fix it."""
+
+
+class InputError(UserError, ValueError):
+    """Bad input data: a missing/unreadable/corrupt file, wrong sizes, an empty mask."""
+
+
+class WeightsError(UserError, FileNotFoundError):
+    """Backbone weights missing, truncated, or of another variant/format."""

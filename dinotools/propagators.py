@@ -1,0 +1,75 @@
+"""Built-in propagators: ``reference`` (dense oracle), ``torch`` (windowed), ``fused``, ``auto``.
+
+Each is called as ``prop(current [h,w,D], context [t,h,w,D], context_probs [t,h,w,M], *, size,
+shape, topk, temperature) -> [h,w,M]`` (see ``interfaces.Propagator``).
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from . import _ext
+from .ops.window import window_propagate
+from .tracking import make_neighborhood_mask, propagate
+
+log = logging.getLogger(__name__)
+
+
+class DensePropagator:
+    """The notebook's dense formulation: O(h*w*t*h*w) memory. Kept as the oracle."""
+
+    name = "reference"
+
+    def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
+        h, w = context_probs.shape[1:3]
+        mask = make_neighborhood_mask(h, w, float(size), shape, device=str(current.device))
+        return propagate(current, context, context_probs, mask, topk, temperature)
+
+
+class WindowPropagator:
+    """Pure PyTorch, tiles of queries against their window: O(h*w*t*window) memory."""
+
+    name = "torch"
+
+    def __init__(self, block: int = 8) -> None:
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
+        self.block = block
+
+    def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
+        return window_propagate(
+            current, context, context_probs, size=size, shape=shape, topk=topk, temperature=temperature,
+            block=self.block,
+        )
+
+
+class FusedPropagator:
+    """The compiled top-k neighbourhood operator (C++ on CPU, CUDA on GPU)."""
+
+    name = "fused"
+
+    def __init__(self) -> None:
+        _ext.assert_has_ext()
+
+    def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
+        from .ops.fused import fused_propagate
+
+        return fused_propagate(
+            current, context, context_probs, size=size, shape=shape, topk=topk, temperature=temperature
+        )
+
+
+def fused_available() -> bool:
+    """True when the compiled operator exists and implements propagation."""
+    return _ext.HAS_EXT and hasattr(torch.ops.dinotools, "topk_propagate")
+
+
+def auto_propagator(**kwargs):
+    """The fastest available propagator: ``fused`` when built, else ``torch``."""
+    if fused_available():
+        log.debug("propagator auto: using the fused operator")
+        return FusedPropagator(**kwargs)
+    log.debug("propagator auto: fused operator unavailable (%s); using the PyTorch one",
+              _ext.LOAD_ERROR or "dinotools._C has no topk_propagate")
+    return WindowPropagator(**kwargs)

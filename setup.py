@@ -1,0 +1,70 @@
+"""Build dinotools and its compiled operator ``dinotools._C``.
+
+The CPU operator is always built; the CUDA one when a CUDA-enabled torch and nvcc are found.
+Environment: DINOTOOLS_FORCE_CUDA=1 builds CUDA regardless of detection, DINOTOOLS_NO_CUDA=1
+skips it, DINOTOOLS_NO_EXT=1 installs pure Python (the PyTorch propagator is used), DEBUG=1
+compiles with -O0 -g.
+"""
+import glob
+import os
+import runpy
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMPONENTS = runpy.run_path(os.path.join(HERE, "dinotools", "_components.py"))
+
+
+def flag(name):
+    return os.environ.get(name, "0").lower() in ("1", "true", "yes", "on")
+
+
+def extensions():
+    if flag("DINOTOOLS_NO_EXT"):
+        print("dinotools: DINOTOOLS_NO_EXT=1, building no compiled operator")
+        return [], {}
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+    debug = flag("DEBUG")
+    cuda_found = torch.version.cuda is not None and CUDA_HOME is not None
+    use_cuda = not flag("DINOTOOLS_NO_CUDA") and (flag("DINOTOOLS_FORCE_CUDA") or cuda_found)
+    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
+    cxx = ["-O0", "-g"] if debug else ["-O3"]
+    macros = []
+    if use_cuda:
+        sources += sorted(glob.glob("csrc/cuda/*.cu") + glob.glob("csrc/cuda/*.cpp"))
+        macros.append(("DINOTOOLS_WITH_CUDA", None))
+    ext_cls = CUDAExtension if use_cuda else CppExtension
+    extra = {"cxx": cxx}
+    if use_cuda:
+        extra["nvcc"] = ["-O0", "-g"] if debug else ["-O3", "--use_fast_math"]
+    print(
+        f"dinotools build: torch {torch.__version__}, cuda torch={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "
+        f"building CUDA={use_cuda}, debug={debug}, sources={sources}"
+    )
+    ext = ext_cls("dinotools._C", sources, extra_compile_args=extra, define_macros=macros, include_dirs=[
+        os.path.join(HERE, "csrc")])
+    return [ext], {"build_ext": BuildExtension}
+
+
+ext_modules, cmdclass = extensions()
+
+setup(
+    name="dinotools",
+    version="0.1.0",
+    description="Segment and track every object in a video by propagating masks through DINOv3 features",
+    long_description=open(os.path.join(HERE, "README.md")).read() if os.path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["dinotools", "dinotools.*"]),
+    install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7"],
+    extras_require={
+        "dev": ["pytest>=7", "asv>=0.6", "ninja"],
+        "hf": ["safetensors>=0.4", "huggingface_hub>=0.20"],
+        "sam2": ["dinotools-sam2"],
+    },
+    entry_points={"console_scripts": ["dinotools = dinotools.cli:entry"], **COMPONENTS["entry_points"]()},
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+)

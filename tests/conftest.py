@@ -1,0 +1,43 @@
+"""Shared test fixtures: paths to ../shared (skipped with a reason when absent), seeding, devices."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DINOTOOLS_SHARED", ROOT.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared, or skip the test (with the reason) when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: tests against the shared fixtures/data need ../shared beside the repo")
+    return path
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return shared_path("fixtures")
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return shared_path("data")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def devices():
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=devices())
+def device(request):
+    return request.param
