@@ -11,3 +11,7 @@ class InputError(UserError, ValueError):
 
 class WeightsError(UserError, FileNotFoundError):
     """Backbone weights missing, truncated, or of another variant/format."""
+
+
+class ConfigError(UserError, ValueError):
+    """An invalid parameter value (names the parameter and what it accepts)."""

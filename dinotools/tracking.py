@@ -57,7 +57,9 @@ def propagate(
     dot = torch.einsum("ijd,tuvd->ijtuv", current_features, context_features)  # [h,w,t,h,w]
     dot = torch.where(neighborhood_mask[:, :, None, :, :], dot, -torch.inf)
     dot = dot.flatten(2, -1).flatten(0, 1)  # [hw, thw], columns ordered (t, u, v)
-    k_th_largest = torch.topk(dot, dim=1, k=topk).values[:, -1:]  # [hw, 1]
+    # The notebook's topk raises when k exceeds the t*h*w columns; keeping all of them is the
+    # only meaningful reading, and it changes nothing where the notebook works.
+    k_th_largest = torch.topk(dot, dim=1, k=min(topk, dot.shape[1])).values[:, -1:]  # [hw, 1]
     # ">=" keeps every candidate tied with the k-th value, as the notebook does.
     dot = torch.where(dot >= k_th_largest, dot, -torch.inf)
     weights = F.softmax(dot / temperature, dim=1)  # [hw, thw]

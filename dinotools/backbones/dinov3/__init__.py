@@ -1,0 +1,1 @@
+"""Native DINOv3 ViT backbones: model, variants, weight discovery and loading."""

@@ -1,0 +1,137 @@
+"""``python -m dinotools.eval``: score a results folder, or track a dataset and score it (with sweeps)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ..errors import UserError
+from ..registry import ComponentError
+from .dataset import DavisDataset
+from .davis import evaluate_results
+from .grid import GridRow, format_grid, parse_grid, parse_value, setting_name
+from .report import format_table, write_reports
+
+# Tracker options forwarded only when given, so any registered tracker keeps its own defaults.
+TRACKER_OPTIONS = {
+    "propagator": str, "max_context": int, "size": float, "shape": str, "topk": int,
+    "temperature": float, "short_side": int, "upsample": str,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m dinotools.eval",
+        description="DAVIS semi-supervised J&F, computed as the official davis2017-evaluation.",
+    )
+    p.add_argument("--davis", required=True, metavar="ROOT", help="DAVIS root (Annotations/<res>/<seq>/*.png)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--results", metavar="DIR", help="score DIR/<seq>/<frame>.png")
+    mode.add_argument("--track", action="store_true", help="track every sequence, then score")
+    p.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
+    p.add_argument("--set", default="val", dest="split", help="image set: ImageSets/2017/<set>.txt (default val)")
+    p.add_argument("--resolution", default="480p", help="Annotations/<resolution> (default 480p)")
+    p.add_argument("--out", metavar="DIR", help="reports (and tracked PNGs) go here; default: --results DIR, "
+                   "or ./eval_<tracker>_<backbone> with --track")
+    p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N frames of each sequence")
+    p.add_argument("--official-decay", action="store_true",
+                   help="reproduce the official tool's uint8 decay bins (wrong beyond 256 evaluated frames)")
+    t = p.add_argument_group("tracking (--track)")
+    t.add_argument("--tracker", default="label-propagation", help="registered tracker (default label-propagation)")
+    t.add_argument("--backbone", help="registered backbone, e.g. baseline or vits16 (required with --track)")
+    t.add_argument("--backbone-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for the backbone (repeatable), e.g. weights=/path/w.pth")
+    t.add_argument("--tracker-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra keyword argument for the tracker (repeatable)")
+    for name, kind in TRACKER_OPTIONS.items():
+        t.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=f"tracker {name}")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    t.add_argument("--batch-size", type=int, default=1, help="frames encoded per backbone call (default 1)")
+    t.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
+                   help="sweep tracker arguments, e.g. --grid topk=3,5 temperature=0.1,0.2 size=8,12")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def _pairs(items: List[str], flag: str) -> Dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key.strip().replace("-", "_")] = parse_value(value)
+    return out
+
+
+def _tracker_kwargs(args) -> Dict[str, Any]:
+    kwargs = {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None}
+    kwargs.update(_pairs(args.tracker_arg, "--tracker-arg"))
+    kwargs["device"] = args.device
+    return kwargs
+
+
+def cmd_results(args, dataset: DavisDataset) -> int:
+    evaluation = evaluate_results(None, args.results, dataset=dataset, uint8_decay=args.official_decay)
+    print(format_table(evaluation))
+    paths = write_reports(evaluation, args.out or args.results)
+    print(f"reports: {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def cmd_track(args, dataset: DavisDataset) -> int:
+    from .. import create_backbone, create_tracker
+    from .track import describe, track_dataset
+
+    if not args.backbone:
+        raise UserError("--track needs --backbone NAME (e.g. baseline, or a DINOv3 variant such as vits16)")
+    base = _tracker_kwargs(args)
+    settings = parse_grid(args.grid) if args.grid else [{}]
+    clash = sorted(set(settings[0]) & set(base) - {"device"})
+    if clash:
+        raise UserError(f"{', '.join(clash)} given both as an option and in --grid; give it once")
+    out_root = Path(args.out or f"eval_{args.tracker}_{args.backbone}")
+    # One backbone for every setting: weights are loaded once per sweep.
+    backbone = create_backbone(args.backbone, device=args.device, **_pairs(args.backbone_arg, "--backbone-arg"))
+    rows = []
+    for setting in settings:
+        kwargs = {**base, **setting}
+        tracker = create_tracker(args.tracker, backbone=backbone, **kwargs)
+        out = out_root / setting_name(setting) if args.grid else out_root
+        run = track_dataset(tracker, dataset, out, batch_size=args.batch_size)
+        evaluation = evaluate_results(None, out, dataset=dataset, uint8_decay=args.official_decay)
+        info = {"tracker": args.tracker, "backbone": args.backbone, "tracker_kwargs": kwargs,
+                "tracking": run.summary()}
+        write_reports(evaluation, out, extra=info)
+        metrics = {**evaluation.global_metrics(), "fps": run.fps}
+        rows.append(GridRow(setting, metrics))
+        if args.grid:
+            print(f"{setting_name(setting)}: J&F {metrics['J&F-Mean']:.4f}  J {metrics['J-Mean']:.4f}  "
+                  f"F {metrics['F-Mean']:.4f}  {run.fps:.2f} fps", flush=True)
+        else:
+            print(format_table(evaluation, {"tracker": f"{args.tracker} on {args.backbone}, {kwargs}"}))
+            print("\n".join(describe(run)))
+            print(f"results and reports: {out}")
+    if args.grid:
+        print(format_grid(rows))
+        print("\n".join(describe(run)[1:]))  # peak memory over the whole sweep
+        summary = [{"setting": r.setting, **r.metrics} for r in rows]
+        (out_root / "grid_results.json").write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"per-setting results under {out_root}/, summary {out_root / 'grid_results.json'}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    try:
+        if args.max_frames is not None and args.max_frames < 3:
+            raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")
+        dataset = DavisDataset(args.davis, args.split, args.resolution, args.sequences, args.max_frames)
+        return cmd_track(args, dataset) if args.track else cmd_results(args, dataset)
+    except (UserError, ComponentError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

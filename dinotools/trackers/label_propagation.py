@@ -1,0 +1,258 @@
+"""The notebook's label-propagation tracker, as composable state + step.
+
+Defaults reproduce DINOv3's ``segmentation_tracking.ipynb``: context = the mask frame(s) always
++ the last 7 raw predictions, circle neighbourhood of radius 12, top-k 5, temperature 0.2,
+short side 960, mask downsampled with ``nearest-exact``, predictions upsampled with ``nearest``,
+per-channel min-max, argmax.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, InputError
+from ..io.masks import object_ids
+from ..preprocess import preprocess as default_preprocess
+from ..registry import create_backbone, create_propagator
+from ..tracking import SHAPES
+from .state import ContextFrame, FrameResult, TrackState
+
+log = logging.getLogger(__name__)
+
+UPSAMPLE_MODES = ("nearest", "bilinear")
+DOWNSAMPLE_MODES = ("nearest-exact", "nearest")
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+class LabelPropagationTracker:
+    """Tracks the objects of given masks by propagating their labels through patch features.
+
+    Args:
+        backbone: registered name or an object with ``patch_size``, ``embed_dim``, ``mean``,
+            ``std`` and ``__call__([B,3,H,W]) -> [B,h,w,D]``.
+        propagator: registered name (``auto``, ``torch``, ``reference``, ``fused``) or a callable.
+        max_context: recent predictions kept besides the mask frames (notebook: 7).
+        size, shape: neighbourhood radius (in patches) and ``circle``/``square``.
+        topk, temperature: candidates kept (ties with the k-th kept) and softmax temperature.
+        short_side: frames resized so their short side is this (rounded up to the patch size);
+            ``None`` keeps the frame size (rounded up).
+        mask_downsample: ``nearest-exact`` (notebook) or ``nearest``.
+        upsample: ``nearest`` (notebook) or ``bilinear`` (paper's J&F protocol).
+        device: where features and propagation live.
+        backbone_kwargs: passed to ``create_backbone`` when ``backbone`` is a name.
+    """
+
+    def __init__(
+        self,
+        backbone="baseline",
+        propagator="auto",
+        *,
+        max_context: int = 7,
+        size: float = 12,
+        shape: str = "circle",
+        topk: int = 5,
+        temperature: float = 0.2,
+        short_side: Optional[int] = 960,
+        mask_downsample: str = "nearest-exact",
+        upsample: str = "nearest",
+        device="cpu",
+        backbone_kwargs: Optional[dict] = None,
+    ) -> None:
+        _check(isinstance(max_context, int) and max_context >= 0, f"max_context must be an int >= 0, got {max_context!r}")
+        _check(size >= 0, f"size (neighbourhood radius) must be >= 0, got {size!r}")
+        _check(shape in SHAPES, f"shape must be one of {sorted(SHAPES)}, got {shape!r}")
+        _check(isinstance(topk, int) and topk >= 1, f"topk must be an int >= 1, got {topk!r}")
+        _check(temperature > 0, f"temperature must be > 0, got {temperature!r}")
+        _check(short_side is None or short_side >= 1, f"short_side must be >= 1 or None, got {short_side!r}")
+        _check(mask_downsample in DOWNSAMPLE_MODES, f"mask_downsample must be one of {DOWNSAMPLE_MODES}")
+        _check(upsample in UPSAMPLE_MODES, f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        self.device = torch.device(device)
+        if isinstance(backbone, str):
+            backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))
+        self.backbone = backbone
+        self.propagator = create_propagator(propagator) if isinstance(propagator, str) else propagator
+        self.max_context = max_context
+        self.size, self.shape, self.topk, self.temperature = float(size), shape, topk, temperature
+        self.short_side = short_side
+        self.mask_downsample = mask_downsample
+        self.upsample = upsample
+
+    # features -----------------------------------------------------------------------------
+    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """``B x [H,W,3]`` uint8 -> ``[B,3,H',W']`` normalised, on the tracker's device."""
+        batch = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
+        custom = getattr(self.backbone, "preprocess", None)
+        if custom is not None:
+            return custom(batch, short_side=self.short_side, device=self.device)
+        return default_preprocess(
+            batch, short_side=self.short_side, multiple=self.backbone.patch_size,
+            mean=self.backbone.mean, std=self.backbone.std, device=self.device,
+        )
+
+    @torch.inference_mode()
+    def encode(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """``B x [H,W,3]`` uint8 frames -> ``[B,h,w,D]`` float32 features, L2-normalised per patch."""
+        feats = self.backbone(self.preprocess(frames))
+        return F.normalize(feats.float(), p=2, dim=-1)
+
+    # state and step -----------------------------------------------------------------------
+    def new_state(self) -> TrackState:
+        return TrackState(max_context=self.max_context)
+
+    @torch.inference_mode()
+    def step(
+        self,
+        state: TrackState,
+        features: torch.Tensor,
+        frame_size,
+        mask: Optional[np.ndarray] = None,
+        *,
+        return_probs: bool = False,
+    ) -> FrameResult:
+        """Track one frame. ``features [h,w,D]`` (from ``encode``), ``frame_size`` (H, W).
+
+        ``mask [H,W]`` (ids, 0 = no information) makes this frame a permanent anchor: its
+        non-zero pixels override the propagation, an id seen for the first time gets a new
+        channel, and an id present in the mask exists on this frame only where the mask has it.
+        """
+        index = state.next_index
+        state.next_index += 1
+        frame_size = tuple(int(s) for s in frame_size)
+        has_mask = mask is not None and bool(object_ids(mask))
+        if not state.started:
+            if not has_mask:  # no object yet: nothing to track on this frame
+                return FrameResult(index, np.zeros(frame_size, dtype=np.uint8), ())
+            return self._start(state, features, mask, index, return_probs)
+        if features.shape[:2] != state.grid:
+            raise InputError(
+                f"frame {index} gives a {features.shape[0]}x{features.shape[1]} patch grid but the video "
+                f"started with {state.grid[0]}x{state.grid[1]}: all frames must have the same size"
+            )
+        ctx_feats, ctx_probs = state.context()  # [t,h,w,D], [t,h,w,M]
+        raw = self.propagator(
+            features, ctx_feats, ctx_probs,
+            size=self.size, shape=self.shape, topk=self.topk, temperature=self.temperature,
+        )  # [h,w,M]
+        probs, labels = self.decode(raw, state.frame_size, state.ids)
+        if has_mask:
+            raw, labels = self.apply_mask(state, raw, labels, mask)
+            state.anchors.append(ContextFrame(features, raw))
+            if return_probs:
+                probs, _ = self.decode(raw, state.frame_size, state.ids)
+        else:
+            state.last = ContextFrame(features, raw)
+            state.push_recent(state.last)
+        return FrameResult(index, labels, tuple(state.ids), probs if return_probs else None,
+                           raw if return_probs else None)
+
+    def _start(self, state, features, mask, index, return_probs) -> FrameResult:
+        state.frame_size = tuple(mask.shape)
+        state.grid = tuple(features.shape[:2])
+        state.add_ids(list(object_ids(mask)))
+        channels = self._downsample(state, mask)  # [h,w]
+        probs = F.one_hot(channels, state.num_channels).float()  # [h,w,M]
+        state.anchors.append(ContextFrame(features, probs))
+        labels = mask.astype(_label_dtype(state.ids))
+        full = None
+        if return_probs:  # the notebook's frame-0 probabilities: one-hot at mask resolution
+            lut = _channel_lut(state.ids, int(mask.max()))
+            full = F.one_hot(torch.from_numpy(lut[mask]), state.num_channels).permute(2, 0, 1).float()
+        return FrameResult(index, labels, tuple(state.ids), full, probs if return_probs else None)
+
+    def _downsample(self, state: TrackState, mask: np.ndarray) -> torch.Tensor:
+        """``[H,W]`` ids -> ``[h,w]`` long channel indices at the patch grid."""
+        lut = _channel_lut(state.ids, int(mask.max()))
+        ch = torch.from_numpy(lut[mask]).float()[None, None]  # [1,1,H,W]
+        return F.interpolate(ch, size=state.grid, mode=self.mask_downsample)[0, 0].long().to(self.device)
+
+    def decode(self, raw: torch.Tensor, frame_size, ids) -> tuple:
+        """``raw [h,w,M]`` -> (stretched ``probs [M,H,W]``, ``labels [H,W]`` object ids)."""
+        x = raw.permute(2, 0, 1)[None]  # [1,M,h,w]
+        up = F.interpolate(x, size=frame_size, mode=self.upsample)
+        lo = up.amin(dim=(2, 3), keepdim=True)
+        hi = up.amax(dim=(2, 3), keepdim=True)
+        up = ((up - lo) / (hi - lo)).nan_to_num(nan=0.0)[0]  # [M,H,W]; constant channels -> 0
+        channel = up.argmax(dim=0).cpu().numpy()  # first maximum wins, as torch.argmax in the notebook
+        lut = np.array([0, *ids], dtype=_label_dtype(ids))
+        return up, lut[channel]
+
+    def apply_mask(self, state: TrackState, raw: torch.Tensor, labels: np.ndarray, mask: np.ndarray):
+        """Override ``raw [h,w,M]`` and ``labels [H,W]`` with a mask given on this frame."""
+        given = object_ids(mask)
+        state.add_ids([i for i in given if i not in state.ids])
+        raw = F.pad(raw, (0, state.num_channels - raw.shape[-1]))
+        cols = torch.tensor([1 + state.ids.index(i) for i in given], device=raw.device)
+        channels = self._downsample(state, mask)  # [h,w]
+        inside = channels > 0
+        # An id of the mask exists only where the mask puts it: its mass elsewhere goes to background.
+        raw[..., 0] += raw[..., cols].sum(-1) * ~inside
+        raw[..., cols] = 0
+        raw[inside] = F.one_hot(channels[inside], state.num_channels).float()
+        labels = labels.astype(_label_dtype(state.ids))
+        labels[np.isin(labels, given)] = 0
+        labels[mask != 0] = mask[mask != 0]
+        return raw, labels
+
+    def amend(self, state: TrackState, result: FrameResult, mask: np.ndarray, *, return_probs: bool = False):
+        """Apply ``mask`` to the frame just stepped (discovery): it becomes an anchor."""
+        frame = state.last  # the prediction the last step pushed to the recent queue
+        if frame is None:
+            raise RuntimeError("amend() must follow a step() without mask")
+        if state.recent and state.recent[-1] is frame:
+            state.recent.pop()
+        state.last = None
+        raw, labels = self.apply_mask(state, frame.probs, result.labels, mask)
+        state.anchors.append(ContextFrame(frame.features, raw))
+        probs = self.decode(raw, state.frame_size, state.ids)[0] if return_probs else None
+        return FrameResult(result.index, labels, tuple(state.ids), probs, raw if return_probs else None)
+
+    # whole videos -----------------------------------------------------------------------------
+    def track(
+        self,
+        frames: Iterable[np.ndarray],
+        first_mask: Optional[np.ndarray] = None,
+        *,
+        masks: Optional[Mapping[int, np.ndarray]] = None,
+        return_probs: bool = False,
+        batch_size: int = 1,
+        initializer=None,
+        discover_every: Optional[int] = None,
+    ) -> Iterator[FrameResult]:
+        """Yield a ``FrameResult`` per frame; streams (holds only the context in memory).
+
+        ``frames``: iterable of ``[H,W,3]`` uint8 RGB arrays, or a folder/video path.
+        ``first_mask`` is ``masks={0: first_mask}``; ``masks`` maps frame indices to id maps.
+        See ``dinotools.loop.track_video`` for ``initializer`` and ``discover_every``.
+        """
+        from ..loop import track_video
+
+        all_masks = dict(masks or {})
+        if first_mask is not None:
+            if 0 in all_masks:
+                raise ConfigError("give the frame-0 mask either as first_mask or as masks[0], not both")
+            all_masks[0] = first_mask
+        return track_video(
+            self, frames, all_masks, return_probs=return_probs, batch_size=batch_size,
+            initializer=initializer, discover_every=discover_every,
+        )
+
+
+def _label_dtype(ids) -> type:
+    top = max(ids, default=0)
+    return np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.int64
+
+
+def _channel_lut(ids, max_value: int) -> np.ndarray:
+    """Lookup table id -> channel (0 for background and for ids not tracked)."""
+    lut = np.zeros(max(max_value, max(ids, default=0)) + 1, dtype=np.int64)
+    for c, i in enumerate(ids, start=1):
+        lut[i] = c
+    return lut
