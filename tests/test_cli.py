@@ -80,3 +80,16 @@ def test_module_entry_exit_code(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "not found" in proc.stderr
+
+
+def test_judo_objects_introduced_later(data_dir, tmp_path, caplog):
+    """Masks folder with objects introduced at frames 0, 5, 8, 13; 00005.png is 853 px wide."""
+    clip = data_dir / "multi-object/judo"
+    out = tmp_path / "judo"
+    assert main(["--frames", str(clip / "frames"), "--mask", str(clip / "masks"), "--output", str(out), *FAST]) == 0
+    assert "00005.png is 853x480 but the frames are 854x480; resized" in caplog.text
+    introduced = {1: 0, 2: 5, 3: 8, 4: 13}
+    for i, p in enumerate(sorted(out.iterdir())):
+        ids = set(np.unique(read_mask(p)).tolist())
+        for oid, start in introduced.items():
+            assert (oid in ids) == (i >= start), (p.name, oid, ids)

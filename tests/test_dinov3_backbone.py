@@ -105,7 +105,7 @@ def test_tracker_end_to_end_on_davis_dog():
     first_mask = read_mask(mask_path)
     frames = list(itertools.islice(iter(open_frames(frames_dir)), 5))
     backbone = dinotools.create_backbone("vits16", weights="random")
-    tracker = dinotools.create_tracker("label-propagation", backbone=backbone, short_side=224)
+    tracker = dinotools.create_tracker("label-propagation", backbone=backbone, propagator="torch", short_side=224)
     results = list(tracker.track(frames, first_mask, batch_size=4))
     assert [r.index for r in results] == list(range(5))
     for r in results:

@@ -68,8 +68,9 @@ def test_older_transformers_naming_is_accepted(parity):
         for new, was in old_names.items():
             key = key.replace(new, was)
         old[key] = val
-    assert convert.from_transformers(old, 2).keys() == convert.from_transformers(hf, 2).keys()
-    assert all(torch.equal(convert.from_transformers(old, 2)[k], v) for k, v in convert.from_transformers(hf, 2).items())
+    from_old, from_new = convert.from_transformers(old, 2), convert.from_transformers(hf, 2)
+    assert from_old.keys() == from_new.keys()
+    assert all(torch.equal(from_old[k], v) for k, v in from_new.items())
 
 
 # --- real variants: checkpoints on disk ------------------------------------------------------------
@@ -245,4 +246,24 @@ def test_torch_hub_clone(tmp_path, monkeypatch):
 
 def test_random_weights_need_no_files(empty_places):
     backbone = hub.vits16(weights="random")
-    assert backbone.weights_path is None and backbone(X).shape == (1, 3, 4, 384)
+    assert backbone.weights_path is None
+    state = backbone.model.state_dict()
+    assert all(torch.isfinite(t).all() for t in state.values()), "a tensor was left uninitialised"
+    feats = backbone(X)
+    assert feats.shape == (1, 3, 4, 384) and torch.isfinite(feats).all()
+
+
+def test_cli_reports_weights_errors_in_one_line(empty_places, tmp_path):
+    import subprocess
+    import sys
+
+    data = shared_path("data", "davis2016-mini")
+    base = [sys.executable, "-m", "dinotools.run", "--backbone", "vitl16",
+            "--frames", str(data / "JPEGImages" / "480p" / "dog"),
+            "--mask", str(data / "Annotations" / "480p" / "dog" / "00000.png"), "--output", str(tmp_path / "out")]
+    for extra, expected in ((["--weights", str(tmp_path / "missing.pth")], "missing.pth"),
+                            ([], str(empty_places["DINOTOOLS_WEIGHTS"]))):
+        proc = subprocess.run(base + extra, capture_output=True, text=True, env=dict(os.environ), timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "vitl16" in proc.stderr and expected in proc.stderr
+        assert "Traceback" not in proc.stderr

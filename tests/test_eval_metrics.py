@@ -133,3 +133,19 @@ def test_shape_mismatch_raises():
         region_similarity(np.zeros((4, 5)), np.zeros((5, 4)))
     with pytest.raises(ValueError, match="differ in shape"):
         boundary_f(np.zeros((4, 5)), np.zeros((4, 6)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_boundary_f_random_masks_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(12, 30, size=2)
+    gt = np.zeros((h, w), bool)
+    pred = np.zeros((h, w), bool)
+    for m in (gt, pred):  # a few random boxes each, some touching the image border
+        for _ in range(rng.integers(1, 4)):
+            t, l = rng.integers(0, h - 2), rng.integers(0, w - 2)
+            m[t : t + rng.integers(1, h), l : l + rng.integers(1, w)] = True
+    for th in (0.008, 2, 4):
+        expected = brute_force_f(gt, pred, boundary_tolerance((h, w), th))
+        if expected is not None:
+            assert boundary_f(gt, pred, bound_th=th) == pytest.approx(expected, abs=1e-12)

@@ -102,6 +102,8 @@ def test_bad_arguments_and_frames_are_clear_errors():
         Sam2AutomaticInitializer(generator=object())
     with pytest.raises(ValueError, match="not both"):
         Sam2AutomaticInitializer(model="facebook/sam2.1-hiera-tiny", generator=FakeGenerator(records))
+    with pytest.raises(ValueError, match="rank_by"):
+        Sam2AutomaticInitializer(generator=FakeGenerator(records), rank_by="size")
     with pytest.raises(ValueError, match="max_objects"):
         Sam2AutomaticInitializer(generator=FakeGenerator(records), max_objects=0)
     init = Sam2AutomaticInitializer(generator=FakeGenerator(records))

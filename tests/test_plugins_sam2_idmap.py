@@ -50,6 +50,19 @@ def test_rank_by_quality_then_area_then_order():
     assert rank(records, [r["segmentation"] for r in records]) == [2, 1, 0, 3]
 
 
+def test_rank_by_area_keeps_whole_objects_over_their_parts():
+    whole, part = box(5, 35, 5, 25), box(5, 12, 10, 20)  # a person and its head
+    records = [rec(whole, 0.85, 0.95), rec(part, 0.95, 0.98)]  # SAM 2 often scores the part higher
+    split = idmap(records, min_area=50)
+    np.testing.assert_array_equal(split == 1, part)  # by quality the object splits in two
+    np.testing.assert_array_equal(split == 2, whole & ~part)
+    kept = idmap(records, min_area=50, rank_by="area")
+    np.testing.assert_array_equal(kept == 1, whole)
+    assert kept.max() == 1  # the head has no pixel left
+    with pytest.raises(ValueError, match="rank_by"):
+        idmap(records, rank_by="size")
+
+
 def test_higher_ranked_mask_wins_the_overlap_and_ids_follow_rank():
     a, b = box(5, 25, 5, 35), box(15, 35, 20, 50)  # overlap rows 15:25, cols 20:35
     out = idmap([rec(a, 0.85, 0.95), rec(b, 0.95, 0.98)])  # b is better, listed second

@@ -116,5 +116,7 @@ def evaluate_results(
         pred = read_results(results_dir, gt, gt.frames[sel])
         evaluation.objects += score_sequence(gt, pred, bound_th=bound_th, uint8_decay=uint8_decay)
     if not evaluation.objects:
-        raise InputError(f"no object to score: the first annotation of every sequence under {dataset.annotations} is empty")
+        raise InputError(
+            f"no object to score: the first annotation of every sequence under {dataset.annotations} is empty"
+        )
     return evaluation

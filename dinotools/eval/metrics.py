@@ -1,7 +1,6 @@
 """Region similarity J and boundary F, computed exactly as the official davis2017-evaluation does."""
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import cv2
@@ -47,7 +46,7 @@ def count_per_mask(masks: np.ndarray) -> np.ndarray:
     """True pixels per mask: bool ``[..., H, W]`` -> int64 ``[...]``.
 
     Loops over masks on purpose: ``np.count_nonzero`` without ``axis`` is a fast popcount,
-    while its ``axis=`` form casts to integers first and is ~10x slower.
+    while its ``axis=`` form casts to integers first and is several times slower.
     """
     flat = masks.reshape(-1, *masks.shape[-2:])
     counts = np.fromiter((np.count_nonzero(m) for m in flat), dtype=np.int64, count=flat.shape[0])
@@ -95,6 +94,22 @@ def _f_from_counts(n_pred: int, n_gt: int, pred_match: int, gt_match: int) -> fl
     return 2 * precision * recall / (precision + recall)
 
 
+def _matches(b_gt: np.ndarray, b_pred: np.ndarray, kernel: np.ndarray) -> Tuple[int, int]:
+    """(predicted boundary pixels near the GT boundary, GT boundary pixels near the predicted one).
+
+    Both are read only at boundary pixels, and every boundary pixel lies in the bounding box of
+    the two maps, so dilating that box alone gives the full-image counts exactly (the dilation
+    border adds nothing) at a fraction of the cost.
+    """
+    rows = np.flatnonzero(b_gt.any(axis=1) | b_pred.any(axis=1))
+    cols = np.flatnonzero(b_gt.any(axis=0) | b_pred.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    g, p = np.ascontiguousarray(b_gt[box]), np.ascontiguousarray(b_pred[box])
+    gt_dil = cv2.dilate(g.view(np.uint8), kernel).view(bool)
+    pred_dil = cv2.dilate(p.view(np.uint8), kernel).view(bool)
+    return int(np.count_nonzero(p & gt_dil)), int(np.count_nonzero(g & pred_dil))
+
+
 def boundary_f(
     gt: np.ndarray, pred: np.ndarray, void: Optional[np.ndarray] = None, bound_th: float = BOUND_TH
 ) -> np.ndarray:
@@ -118,9 +133,6 @@ def boundary_f(
         n_gt, n_pred = np.count_nonzero(b_gt), np.count_nonzero(b_pred)
         pred_match = gt_match = 0
         if n_gt > 0 and n_pred > 0:  # dilation only matters when both boundaries exist
-            gt_dil = cv2.dilate(b_gt.view(np.uint8), kernel).view(bool)
-            pred_dil = cv2.dilate(b_pred.view(np.uint8), kernel).view(bool)
-            pred_match = np.count_nonzero(b_pred & gt_dil)
-            gt_match = np.count_nonzero(b_gt & pred_dil)
+            pred_match, gt_match = _matches(b_gt, b_pred, kernel)
         out[i] = _f_from_counts(n_pred, n_gt, pred_match, gt_match)
     return out.reshape(lead)

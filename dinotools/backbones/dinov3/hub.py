@@ -65,7 +65,8 @@ def from_torch_hub(variant: str, pretrain: str) -> Tuple[dict, str]:
     return official.state_dict(), f"torch.hub:{repo}"
 
 
-def load_model(variant: str, weights="auto", *, pretrain: Optional[str] = None) -> Tuple[DinoVisionTransformer, str, Optional[str]]:
+def load_model(variant: str, weights="auto", *,
+               pretrain: Optional[str] = None) -> Tuple[DinoVisionTransformer, str, Optional[str]]:
     """``(model on CPU, pretrain, weights source)``; weights as for the factories below.
 
     Checkpoints are memory-mapped and assigned into a model built on the meta device, so loading
@@ -83,7 +84,7 @@ def load_model(variant: str, weights="auto", *, pretrain: Optional[str] = None) 
         sd, source = from_torch_hub(v.name, pretrain)
         path = Path(source)
     else:
-        path, _ = resolve(v.name, weights, pretrain)
+        path = resolve(v.name, weights, pretrain)
         sd = checkpoint.read_folder(path) if path.is_dir() else checkpoint.read_file(path)
         sd = checkpoint.to_official(sd, path, v.num_heads)
         source = str(path)
@@ -100,6 +101,13 @@ def load_model(variant: str, weights="auto", *, pretrain: Optional[str] = None) 
     model = DinoVisionTransformer(**v.config(pretrain), device="meta")
     load_state_dict_into(model, sd, path)
     return model, pretrain, source
+
+
+def load_dinov3(variant: str, weights="auto", *, pretrain: Optional[str] = None) -> DinoVisionTransformer:
+    """The bare model, in eval mode on CPU: a drop-in for
+    ``torch.hub.load("facebookresearch/dinov3", "dinov3_<variant>", weights=...)`` (same
+    ``get_intermediate_layers``/``forward_features``); ``weights`` as for ``create``."""
+    return load_model(variant, weights, pretrain=pretrain)[0].eval()
 
 
 def create(variant: str, *, weights="auto", pretrain: Optional[str] = None, dtype=None, device=None, layers=None,

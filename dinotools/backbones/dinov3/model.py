@@ -108,6 +108,10 @@ class DinoVisionTransformer(nn.Module):
         if self.n_storage_tokens > 0:
             nn.init.normal_(self.storage_tokens, std=0.02)
         nn.init.zeros_(self.mask_token)
+        # Patch embedding: upstream's uniform(+-1/sqrt(fan_in)) for weight and bias.
+        bound = (self.patch_embed.proj.weight[0].numel()) ** -0.5
+        nn.init.uniform_(self.patch_embed.proj.weight, -bound, bound)
+        nn.init.uniform_(self.patch_embed.proj.bias, -bound, bound)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -184,7 +188,7 @@ class DinoVisionTransformer(nn.Module):
             b, _, hh, ww = x.shape
             p = self.patch_size
             outputs = [o.reshape(b, hh // p, ww // p, -1).permute(0, 3, 1, 2).contiguous() for o in outputs]
-        parts = [outputs] + ([class_tokens] if return_class_token else []) + ([extra_tokens] if return_extra_tokens else [])
+        parts = [outputs] + [class_tokens] * return_class_token + [extra_tokens] * return_extra_tokens
         return tuple(outputs) if len(parts) == 1 else tuple(zip(*parts))
 
     def forward_features(self, x: Union[torch.Tensor, List[torch.Tensor]], masks=None):

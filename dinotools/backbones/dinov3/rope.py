@@ -81,18 +81,20 @@ class RopePositionEmbedding(nn.Module):
 
     def forward(self, *, H: int, W: int) -> Tuple[torch.Tensor, torch.Tensor]:
         periods = self.periods.to(self.dtype)
+        if torch.compiler.is_compiling():
+            return self._sincos(H, W, periods)  # traced once per shape by the compiler
+        # Every block and every frame of a video use the same grid: compute it once. Inference
+        # tensors cannot be reused under autograd, hence the mode in the key.
         key = (H, W, periods.device, periods.data_ptr(), periods._version, torch.is_inference_mode_enabled())
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        coords = self._coords(H, W, periods.device)  # [HW, 2]
+        if key not in self._cache:
+            self._cache = {key: self._sincos(H, W, periods)}
+        return self._cache[key]
+
+    def _sincos(self, h: int, w: int, periods: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        coords = self._coords(h, w, periods.device)  # [HW, 2]
         angles = 2 * math.pi * coords[:, :, None] / periods[None, None, :]  # [HW, 2, hd/4]
         angles = angles.flatten(1, 2).tile(2)  # [HW, hd]: [y | x | y | x] frequency blocks
-        out = (torch.sin(angles), torch.cos(angles))
-        if not torch.compiler.is_compiling():
-            # Every block and every frame of a video use the same grid: compute once.
-            self._cache = {key: out}
-        return out
+        return torch.sin(angles), torch.cos(angles)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 
 from ... import _env
 from ...errors import WeightsError
-from .variants import SIGNUP_URL, Variant, get_variant, pretrain_from_filename
+from .variants import SIGNUP_URL, Variant, get_variant
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ def find_weights(variant: str, pretrain: str = "lvd1689m") -> Optional[Path]:
         v = get_variant(variant)
         v.check_pretrain(pretrain)
         for desc, folder in search_locations(variant, pretrain):
-            hits = _hf_snapshots(folder, v, pretrain) if desc == "Hugging Face cache" else _candidates(folder, v, pretrain)
+            look = _hf_snapshots if desc == "Hugging Face cache" else _candidates
+            hits = look(folder, v, pretrain)
             if hits:
                 log.info("DINOv3 %s weights found in %s: %s", variant, desc, hits[0])
                 return hits[0]
@@ -152,8 +153,8 @@ def download_url(url: str) -> Path:
     return dst
 
 
-def resolve(variant: str, weights, pretrain: Optional[str]) -> Tuple[Path, Optional[str]]:
-    """``weights`` ("auto", a path or a URL) -> an existing file/folder and the pretrain it implies."""
+def resolve(variant: str, weights, pretrain: Optional[str]) -> Path:
+    """``weights`` ("auto", a path or a URL) -> an existing weights file or folder."""
     v = get_variant(variant)
     if weights == "auto":
         wanted = pretrain or "lvd1689m"
@@ -162,7 +163,7 @@ def resolve(variant: str, weights, pretrain: Optional[str]) -> Tuple[Path, Optio
             path, why = download_hf(v.name, wanted)
             if path is None:
                 raise not_found_error(v.name, wanted, f"; Hugging Face download: {why}")
-        return path, wanted
+        return path
     text = os.fspath(weights)
     if text.startswith(("http://", "https://")):
         path = download_url(text)
@@ -171,4 +172,4 @@ def resolve(variant: str, weights, pretrain: Optional[str]) -> Tuple[Path, Optio
     if not path.exists():
         raise WeightsError(f"DINOv3 {v.name} weights {text!r} do not exist. To fix: check the path, or "
                            f"{how_to_get(v, pretrain or 'lvd1689m')}")
-    return path, pretrain or pretrain_from_filename(str(path))
+    return path

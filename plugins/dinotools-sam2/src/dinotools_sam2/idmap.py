@@ -34,9 +34,21 @@ def _mask(record: Mapping[str, Any], shape: Tuple[int, int], index: int) -> np.n
     return seg.astype(bool, copy=False)
 
 
-def rank(records: Sequence[Mapping[str, Any]], masks: Sequence[np.ndarray]) -> List[int]:
-    """Record indices, best first: quality, then larger mask area, then generator order."""
+RANK_BY = ("quality", "area")
+
+
+def rank(records: Sequence[Mapping[str, Any]], masks: Sequence[np.ndarray], by: str = "quality") -> List[int]:
+    """Record indices, best first.
+
+    ``by="quality"``: quality, then larger mask area, then generator order. ``by="area"``: larger
+    area, then quality, then order; whole objects then outrank their parts (SAM 2 returns both),
+    so an object is not split into a part and the rest.
+    """
+    if by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {RANK_BY}, got {by!r}")
     areas = [int(m.sum()) for m in masks]
+    if by == "area":
+        return sorted(range(len(records)), key=lambda i: (-areas[i], -quality(records[i]), i))
     return sorted(range(len(records)), key=lambda i: (-quality(records[i]), -areas[i], i))
 
 
@@ -73,12 +85,13 @@ def records_to_id_map(
     min_area: int = 200,
     max_objects: int = 255,
     max_hole_area: int = 200,
+    rank_by: str = "quality",
 ) -> np.ndarray:
     """SAM 2 automatic-mask records -> ``[H,W]`` int32 id map (0 = background, ids 1..N).
 
     Rules, in order:
       1. rank records by ``quality`` (predicted_iou * stability_score), then larger area, then
-         generator order;
+         generator order (``rank_by="area"``: larger area first; see ``rank``);
       2. resolve overlaps greedily: a mask keeps only the pixels no better-ranked kept mask took;
       3. drop a mask whose remaining area is below ``min_area`` (it then takes no pixels, so a
          worse-ranked mask under it can still have them);
@@ -95,7 +108,7 @@ def records_to_id_map(
     masks = [_mask(r, shape, i) for i, r in enumerate(records)]
     id_map = np.zeros(shape, dtype=np.int32)
     next_id = 1
-    for i in rank(records, masks):
+    for i in rank(records, masks, rank_by):
         if next_id > max_objects:
             break
         free = masks[i] & (id_map == 0)  # [H,W]: pixels no better-ranked mask holds

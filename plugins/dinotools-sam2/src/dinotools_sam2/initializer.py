@@ -7,7 +7,7 @@ import numpy as np
 
 from dinotools.errors import InputError
 
-from .idmap import records_to_id_map
+from .idmap import RANK_BY, records_to_id_map
 from .loading import build_generator
 
 
@@ -38,7 +38,8 @@ class Sam2AutomaticInitializer:
         format, ``segmentation`` as an ``[H,W]`` bool array); no SAM 2 needed.
     device: where SAM 2 runs; default cuda when available, else cpu.
     frames: frame indices to answer for (None: every call).
-    min_area, max_objects, max_hole_area: the id-map rules (pixels; SAM-Track's 200 / 255 / 200).
+    min_area, max_objects, max_hole_area, rank_by: the id-map rules (``records_to_id_map``);
+      ``rank_by="area"`` keeps whole objects over their parts.
     The remaining keyword arguments are ``SAM2AutomaticMaskGenerator``'s, with its defaults
     (``output_mode`` is fixed to ``binary_mask``, which the id map needs).
     """
@@ -55,6 +56,7 @@ class Sam2AutomaticInitializer:
         min_area: int = 200,
         max_objects: int = 255,
         max_hole_area: int = 200,
+        rank_by: str = "quality",
         points_per_side: Optional[int] = 32,
         points_per_batch: int = 64,
         pred_iou_thresh: float = 0.8,
@@ -71,6 +73,8 @@ class Sam2AutomaticInitializer:
         use_m2m: bool = False,
         multimask_output: bool = True,
     ) -> None:
+        if rank_by not in RANK_BY:
+            raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
         if min_area < 0 or max_objects < 1 or max_hole_area < 0:
             raise ValueError(
                 f"need min_area >= 0, max_objects >= 1, max_hole_area >= 0; "
@@ -98,6 +102,7 @@ class Sam2AutomaticInitializer:
         self.generator = generator
         self.frames = None if frames is None else frozenset(int(f) for f in frames)
         self.min_area, self.max_objects, self.max_hole_area = int(min_area), int(max_objects), int(max_hole_area)
+        self.rank_by = rank_by
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
         """Run the generator on ``frame [H,W,3] uint8 RGB`` -> ``[H,W]`` int32 id map (0 = background)."""
@@ -107,7 +112,7 @@ class Sam2AutomaticInitializer:
         records = self.generator.generate(np.ascontiguousarray(frame))
         return records_to_id_map(
             records, frame.shape[:2], min_area=self.min_area, max_objects=self.max_objects,
-            max_hole_area=self.max_hole_area,
+            max_hole_area=self.max_hole_area, rank_by=self.rank_by,
         )
 
     def init(self, frame_index: int, frame: np.ndarray) -> Optional[np.ndarray]:
