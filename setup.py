@@ -62,7 +62,6 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "asv>=0.6", "ninja"],
         "hf": ["safetensors>=0.4", "huggingface_hub>=0.20"],
-        "sam2": ["dinotools-sam2"],
     },
     entry_points={"console_scripts": ["dinotools = dinotools.cli:entry"], **COMPONENTS["entry_points"]()},
     ext_modules=ext_modules,

@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--output", type=Path, help="output folder: one indexed PNG per frame, named like the frame")
     io.add_argument("--overlay", type=Path, help="also write an overlay video (mp4) here")
     io.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    io.add_argument("--resume", action="store_true",
+                    help="continue an interrupted run in --output from its first missing frame (same settings)")
+    io.add_argument("--save-probs", nargs="?", const=True, default=None, metavar="DIR",
+                    help="also write per-frame probabilities as compressed .npz (default DIR: OUTPUT/probs)")
+    io.add_argument("--report", type=Path, metavar="FILE", help="write the run report (JSON) here")
     comp = p.add_argument_group("components")
     comp.add_argument("--backbone", default="vitl16", help="backbone name (default vitl16; `baseline` needs no weights)")
     comp.add_argument("--weights", help="backbone weights file or folder (default: discover)")
@@ -50,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--upsample", choices=["nearest", "bilinear"], default="nearest")
     tp.add_argument("--mask-downsample", choices=["nearest-exact", "nearest"], default="nearest-exact")
     tp.add_argument("--batch-size", type=int, default=1, help="frames per backbone batch")
+    tp.add_argument("--prefetch", type=int, default=2,
+                    help="batches decoded and encoded ahead in background threads (0: plain loop, one thread)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
     return p
@@ -71,23 +78,42 @@ def _kv(items: List[str]) -> dict:
     return out
 
 
+def _build(kind: str, name: str, factory, **kwargs):
+    """``factory(name, **kwargs)``; an unexpected error becomes one line naming the component."""
+    from .engine import first_line, passes_through
+
+    try:
+        return factory(name, **kwargs)
+    except (UserError, ComponentError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - plugins may raise anything
+        if passes_through(exc):
+            raise
+        raise ComponentError(f"{kind} {name!r} failed to build: {type(exc).__name__}: {first_line(exc)}") from exc
+
+
 def make_tracker(args):
-    from .registry import create_tracker
+    from .registry import create_backbone, create_propagator, create_tracker
 
     backbone_kwargs = {}
     if args.weights is not None:
         backbone_kwargs["weights"] = args.weights
     if args.dtype is not None:
         backbone_kwargs["dtype"] = args.dtype
-    return create_tracker(
-        args.tracker, backbone=args.backbone, propagator=args.propagator, max_context=args.max_context,
-        size=args.size, shape=args.shape, topk=args.topk, temperature=args.temperature,
+    backbone, propagator = args.backbone, args.propagator
+    if args.tracker == "label-propagation":  # built one by one so that a failure names its component
+        backbone = _build("backbone", backbone, create_backbone, device=args.device, **backbone_kwargs)
+        propagator = _build("propagator", propagator, create_propagator)
+    return _build(
+        "tracker", args.tracker, create_tracker, backbone=backbone, propagator=propagator,
+        max_context=args.max_context, size=args.size, shape=args.shape, topk=args.topk, temperature=args.temperature,
         short_side=args.short_side, upsample=args.upsample, mask_downsample=args.mask_downsample,
         device=args.device, backbone_kwargs=backbone_kwargs,
     )
 
 
 def cmd_track(args) -> int:
+    from . import resume
     from .io.frames import open_frames
     from .job import prepare_output, run_job
     from .registry import create_initializer
@@ -96,6 +122,12 @@ def cmd_track(args) -> int:
         raise UserError("give exactly one of --frames DIR or --video FILE")
     if args.output is None:
         raise UserError("--output DIR is required")
+    if args.resume and args.overwrite:
+        raise UserError("--resume continues an interrupted run and --overwrite starts again: give one of them")
+    if args.prefetch < 0 or args.batch_size < 1:
+        raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {args.prefetch}, {args.batch_size})")
+    if args.save_probs is True:
+        args.save_probs = args.output / "probs"
     source = open_frames(args.frames or args.video)
     masks, initializer = {}, None
     if args.init == "file":
@@ -110,14 +142,51 @@ def cmd_track(args) -> int:
             from .initializers import FileInitializer
 
             masks = FileInitializer(args.mask).masks(source.names)
+    settings = resume.run_settings(args, len(source))
+    start = 0
+    if args.resume:
+        if initializer is not None or args.overlay is not None:
+            raise UserError("--resume works with --init file and without --overlay (an mp4 cannot be continued)")
+        start = resume.resume_point(args.output, source.names, settings)
+        if start == len(source):
+            resume.finish(args.output)
+            print(f"nothing to resume: all {start} frames have outputs in {args.output}")
+            return 0
     tracker = make_tracker(args)
-    prepare_output(args.output, args.overwrite)
+    prepare_output(args.output, args.overwrite, resume=args.resume)
+    if resume.remove_temp_files(args.output):
+        log.info("removed temp files an interrupted writer left in %s", args.output)
+    resume.write_manifest(args.output, settings)  # marks the run unfinished until it completes
     report = run_job(
         tracker, source, masks, args.output, overlay=args.overlay, batch_size=args.batch_size,
         initializer=initializer, discover_every=args.discover_every, progress=not args.no_progress,
+        prefetch=args.prefetch, save_probs=args.save_probs, start=start,
     )
-    print(f"wrote {args.output}: {report.line()}")
+    resume.finish(args.output)
+    where = f" (resumed at frame {start})" if start else ""
+    print(f"wrote {args.output}{where}: {report.line()}")
+    if args.report is not None:
+        report.save(args.report)
     return 0
+
+
+def _component(stage: str, args) -> str:
+    """The component a failed stage belongs to, named as the user chose it."""
+    return {
+        "backbone": f"backbone {args.backbone!r}",
+        "propagate": f"tracker {args.tracker!r} (propagator {args.propagator!r})",
+        "initializer": f"initializer {args.init!r}",
+    }.get(stage, stage)
+
+
+def _out_of_memory(exc, args) -> str:
+    from .engine import first_line
+
+    return (
+        f"out of GPU memory ({first_line(exc)[:160]}). To use less: a smaller --short-side (now {args.short_side}), "
+        f"--dtype bf16 (now {args.dtype or 'fp32'}), a shorter --max-context (now {args.max_context}), "
+        f"--batch-size 1 (now {args.batch_size}), --prefetch 1 (now {args.prefetch})"
+    )
 
 
 def cmd_list() -> int:
@@ -171,8 +240,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; frames written so far are complete", file=sys.stderr)
+        print("interrupted; frames written so far are complete: rerun with --resume to continue", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
+        message = _one_line(exc, args)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: Exception, args) -> Optional[str]:
+    """The one-line message for a failed component or GPU memory exhaustion; None for anything else."""
+    from .engine import StageError
+
+    if isinstance(exc, StageError):
+        log.debug("traceback of the failed component", exc_info=exc.original)
+        return f"{exc.describe(_component(exc.stage, args))} (-vv shows the traceback)"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return _out_of_memory(exc, args)
+    return None
 
 
 def entry() -> None:

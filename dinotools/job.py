@@ -2,29 +2,38 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
+from .engine import Writer
 from .errors import InputError
 from .io.frames import FrameSource
 from .io.masks import MAX_PNG_ID, write_mask
 from .io.overlay import OverlayWriter
+from .io.probs import write_probs
+from .loop import load_masks, track_video
 from .report import Progress, RunReport
+from .resume import rebuild
 
 log = logging.getLogger(__name__)
 
 
-def prepare_output(output: Path, overwrite: bool) -> None:
-    """Create ``output``; refuse a non-empty folder unless ``overwrite`` (finished work is kept)."""
+def prepare_output(output: Path, overwrite: bool, resume: bool = False) -> None:
+    """Create ``output``; refuse a non-empty folder unless ``overwrite`` or ``resume`` (finished work is
+    kept), and one this process cannot write into (checked before any frame is tracked)."""
     if output.exists() and not output.is_dir():
         raise InputError(f"output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise InputError(f"output folder {output} is not empty; pass --overwrite to replace its files")
+    if output.is_dir() and any(output.iterdir()) and not (overwrite or resume):
+        raise InputError(f"output folder {output} is not empty; pass --overwrite to replace its files "
+                         f"or --resume to continue an interrupted run")
     try:
         output.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output):
+            pass
     except OSError as exc:
-        raise InputError(f"cannot create output folder {output}: {exc.strerror}") from None
+        raise InputError(f"cannot write into output folder {output}: {exc.strerror or exc}") from None
 
 
 def run_job(
@@ -38,41 +47,104 @@ def run_job(
     initializer=None,
     discover_every: Optional[int] = None,
     progress: bool = True,
+    prefetch: int = 2,
+    save_probs: Optional[Path] = None,
+    start: int = 0,
 ) -> RunReport:
-    """Track ``source`` from ``masks`` ({index: array or path}) and write ``output/<name>.png``."""
-    report = RunReport()
-    bar = Progress(len(source), enabled=progress)
-    writer = OverlayWriter(overlay) if overlay else None
-    frames = _KeepFrames(source, keep=writer is not None)
+    """Track ``source`` from ``masks`` ({index: array or path}) and write ``output/<name>.png``.
+
+    ``prefetch`` batches are decoded and encoded ahead in background threads and PNGs are written
+    by a background thread (``prefetch=0``: the plain loop, every stage in this thread).
+    ``save_probs``: folder for per-frame ``<name>.npz`` probabilities (``dinotools.io.probs``).
+    ``start > 0`` resumes: frames ``< start`` have outputs, the context is rebuilt from them
+    (``dinotools.resume``). Memory stays flat: only bounded queues and the context are held.
+    """
+    report = RunReport(extra={"engine": "pipelined" if prefetch > 0 else "plain"})
+    names = source.names
+    overlay_writer = OverlayWriter(overlay) if overlay else None
+    frames = _KeepFrames(source, keep=overlay_writer is not None)
+    state = None
+    if start > 0:
+        if overlay_writer is not None or initializer is not None:
+            raise InputError("--resume cannot continue an overlay video or an automatic initializer's run")
+        given = load_masks({i: m for i, m in masks.items() if i < start})
+        state, frames = rebuild(tracker, source, given, output, names, start, batch_size)
+        masks = {i: m for i, m in masks.items() if i >= start}
+        report.extra["resumed_from"] = start
+    if save_probs is not None:
+        save_probs.mkdir(parents=True, exist_ok=True)
+    writer = Writer(depth=max(4, prefetch * batch_size) if prefetch > 0 else 0)
+    bar = Progress(len(names), enabled=progress)
+    results = _results(tracker, frames, masks, batch_size=batch_size, initializer=initializer,
+                       discover_every=discover_every, prefetch=prefetch, stats=report, state=state,
+                       return_probs=save_probs is not None)
     try:
-        results = tracker.track(
-            frames, masks=masks, batch_size=batch_size, initializer=initializer, discover_every=discover_every
-        )
-        tick = time.perf_counter()
         for res in results:
-            now = time.perf_counter()
-            report.add("track", now - tick)
-            if res.labels.size and res.labels.max() > MAX_PNG_ID:
+            top = max(res.ids, default=0)
+            if top > MAX_PNG_ID:
                 raise InputError(
-                    f"frame {res.index} has object id {int(res.labels.max())}; indexed PNG outputs hold ids up to "
-                    f"{MAX_PNG_ID}: renumber the mask's objects"
+                    f"frame {res.index} has object id {top}; indexed PNG outputs hold ids up to {MAX_PNG_ID}: "
+                    f"renumber the mask's objects"
                 )
-            name = source.names[res.index]
-            try:
-                write_mask(output / f"{name}.png", res.labels)
-                if writer is not None:
-                    writer.write(frames.take(res.index), res.labels)
-            except OSError as exc:
-                raise InputError(f"cannot write {output / (name + '.png')}: {exc.strerror or exc}") from None
-            tick = time.perf_counter()
-            report.add("write", tick - now)
-            report.frames += 1
-            bar.update(report.frames)
+            raw, res.probs = getattr(res, "raw_probs", None), None  # full-size probs are never kept
+            job = _FrameOut(output, names[res.index], res.labels, res.ids, raw, save_probs,
+                            overlay_writer, frames.take(res.index) if overlay_writer else None)
+            writer.submit(job.write, report)
+            report.frame_done()
+            bar.update(res.index + 1)
+    except BaseException:
+        _close(results)
+        try:
+            writer.close()  # finished frames are still written
+        except Exception as exc:  # noqa: BLE001 - the error already raised says more
+            log.debug("writer error after the run failed: %s", exc)
+        raise
     finally:
         bar.close()
-        if writer is not None:
-            writer.close()
+    writer.close()
+    if overlay_writer is not None:
+        overlay_writer.close()
     return report
+
+
+def _results(tracker, frames, masks, *, return_probs, **engine):
+    """Per-frame results through the single loop; trackers with only ``track()`` use that."""
+    if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
+        return track_video(tracker, frames, masks, return_probs=return_probs, **engine)
+    return tracker.track(frames, masks=masks, return_probs=return_probs)
+
+
+def _close(results) -> None:
+    close = getattr(results, "close", None)
+    if close is not None:
+        close()
+
+
+class _FrameOut:
+    """One frame's outputs, written in the writer thread: probabilities first, then the PNG (so a
+    PNG on disk means its ``.npz`` is there too), then the overlay frame."""
+
+    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame) -> None:
+        self.output, self.name, self.labels, self.ids, self.raw = output, name, labels, ids, raw
+        self.probs_dir, self.overlay, self.frame = probs_dir, overlay, frame
+
+    def write(self, report: RunReport) -> None:
+        t0 = time.perf_counter()
+        path = self.output / f"{self.name}.png"
+        try:
+            if self.probs_dir is not None and self.raw is not None:
+                path = self.probs_dir / f"{self.name}.npz"
+                write_probs(path, self.raw, self.ids, self.labels.shape)
+                path = self.output / f"{self.name}.png"
+            write_mask(path, self.labels)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write {path}: {exc.strerror or exc}; frames before {self.name} are written: fix the disk "
+                f"(space, permissions) and rerun with --resume"
+            ) from None
+        if self.overlay is not None:
+            self.overlay.write(self.frame, self.labels)
+        report.add("write", time.perf_counter() - t0)
 
 
 class _KeepFrames:

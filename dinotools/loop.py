@@ -1,13 +1,14 @@
 """The single per-frame loop: every caller (Python API, CLI, evaluation) tracks through here."""
 from __future__ import annotations
 
-import itertools
 import logging
+import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 
+from .engine import StageError, feature_batches, passes_through
 from .errors import ConfigError, InputError
 from .io.frames import open_frames
 from .io.masks import check_mask, fit_mask, read_mask
@@ -17,7 +18,7 @@ from .trackers.state import FrameResult
 log = logging.getLogger(__name__)
 
 
-def _load_masks(masks: Mapping[int, object]) -> Dict[int, tuple]:
+def load_masks(masks: Mapping[int, object]) -> Dict[int, tuple]:
     """``{index: array or path}`` -> ``{index: (array, description for messages)}``."""
     out = {}
     for index, m in masks.items():
@@ -33,6 +34,21 @@ def _load_masks(masks: Mapping[int, object]) -> Dict[int, tuple]:
     return out
 
 
+class _NoStats:
+    def add(self, stage: str, seconds: float) -> None:
+        pass
+
+
+def _guarded(stage: str, index: int, fn, *args, **kwargs):
+    """Calls ``fn``; an error from a component (not a user error) becomes a ``StageError`` naming it."""
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as exc:
+        if passes_through(exc):
+            raise
+        raise StageError(stage, index, index, exc) from exc
+
+
 def track_video(
     tracker,
     frames: Iterable[np.ndarray],
@@ -43,6 +59,9 @@ def track_video(
     initializer: Optional[Callable] = None,
     discover_every: Optional[int] = None,
     discovery: Optional[DiscoveryConfig] = None,
+    prefetch: int = 0,
+    stats=None,
+    state=None,
 ) -> Iterator[FrameResult]:
     """Track ``frames`` (arrays or a folder/video path), yielding one result per frame.
 
@@ -51,6 +70,11 @@ def track_video(
     exist, then (when ``discover_every`` is set) every ``discover_every`` frames for proposals:
     a proposal lying mostly on untracked background becomes a new object with the next free id.
     Features are computed ``batch_size`` frames at a time; propagation stays sequential.
+
+    ``prefetch > 0`` decodes and encodes that many batches ahead in background threads (see
+    ``dinotools.engine``); ``stats.add(stage, seconds)`` receives decode/backbone/propagate
+    times; ``state`` continues a prepared ``TrackState`` (resume): ``frames`` then start at
+    frame ``state.next_index``. Close the generator to stop the background threads early.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -58,35 +82,39 @@ def track_video(
         raise ConfigError("discover_every needs an initializer and must be >= 1")
     if isinstance(frames, (str, Path)):
         frames = open_frames(frames)
-    given = _load_masks(masks or {})
-    if not given and initializer is None:
+    given = load_masks(masks or {})
+    if not given and initializer is None and (state is None or not state.started):
         raise ConfigError("nothing to track: give a first mask, masks={index: mask}, or an initializer")
     discovery = discovery or DiscoveryConfig()
-    state = tracker.new_state()
-    frame_iter = iter(frames)
-    index = 0
-    while True:
-        batch = list(itertools.islice(frame_iter, batch_size))
-        if not batch:
-            break
-        feats = tracker.encode(batch)  # [B,h,w,D]
-        for frame, f in zip(batch, feats):
-            mask = None
-            if index in given:
-                arr, where = given.pop(index)
-                check_mask(arr, where)
-                mask = fit_mask(arr, frame.shape[:2], where)
-            elif initializer is not None and not state.started:
-                mask = initializer(index, frame)
-            result = tracker.step(state, f, frame.shape[:2], mask, return_probs=return_probs)
-            due = discover_every is not None and state.started and index % discover_every == 0 and mask is None
-            if due and index > 0:
-                proposals = initializer(index, frame)
-                new = new_objects(proposals, result.labels, state.ids, discovery) if proposals is not None else None
-                if new is not None:
-                    result = tracker.amend(state, result, new, return_probs=return_probs)
-            yield result
-            index += 1
+    stats = stats or _NoStats()
+    state = state if state is not None else tracker.new_state()
+    index = state.next_index
+    batches, close = feature_batches(tracker, frames, batch_size, stats, prefetch=prefetch, start=index)
+    try:
+        for batch, feats in batches:
+            for frame, f in zip(batch, feats):
+                t0 = time.perf_counter()
+                mask = None
+                if index in given:
+                    arr, where = given.pop(index)
+                    check_mask(arr, where)
+                    mask = fit_mask(arr, frame.shape[:2], where)
+                elif initializer is not None and not state.started:
+                    mask = _guarded("initializer", index, initializer, index, frame)
+                result = _guarded("propagate", index, tracker.step, state, f, frame.shape[:2], mask,
+                                  return_probs=return_probs)
+                due = discover_every is not None and state.started and index % discover_every == 0 and mask is None
+                if due and index > 0:
+                    proposals = _guarded("initializer", index, initializer, index, frame)
+                    new = new_objects(proposals, result.labels, state.ids, discovery) if proposals is not None else None
+                    if new is not None:
+                        result = _guarded("propagate", index, tracker.amend, state, result, new,
+                                          return_probs=return_probs)
+                stats.add("propagate", time.perf_counter() - t0)
+                yield result
+                index += 1
+    finally:
+        close()
     if given:
         later = ", ".join(str(i) for i in sorted(given))
         raise InputError(f"masks were given for frame(s) {later}, but the video has only {index} frames")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -32,40 +33,81 @@ def peak_gpu_mb() -> float:
     return torch.cuda.max_memory_allocated() / (1024 * 1024) if torch.cuda.is_available() else 0.0
 
 
+STAGES = ("decode", "backbone", "propagate", "write")
+
+
+def _checkpoints():
+    """Frame counts at which resident memory is sampled: 1, 2, 5, 10, 20, 50, ... (a few per decade)."""
+    scale = 1
+    while True:
+        for m in (1, 2, 5):
+            yield m * scale
+        scale *= 10
+
+
 @dataclass
 class RunReport:
-    """Accumulates per-stage seconds; ``summary()`` gives the figures printed and saved."""
+    """Accumulates per-stage seconds (thread-safe); ``summary()`` gives the figures printed and saved.
+
+    Stage seconds are the busy time of each stage. In the pipelined engine the stages run in
+    different threads at the same time, so their sum can exceed the wall-clock ``seconds``.
+    ``rss_mb`` samples resident memory after 1, 2, 5, 10, 20, 50, ... frames (a few per decade:
+    bounded however long the run), so growth over a long video can be read afterwards.
+    """
 
     frames: int = 0
     stages: Dict[str, float] = field(default_factory=lambda: defaultdict(float))
     start: float = field(default_factory=time.perf_counter)
+    rss_mb: Dict[int, float] = field(default_factory=dict)
+    extra: Dict[str, object] = field(default_factory=dict)  # e.g. engine, resumed_from
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = _checkpoints()
+        self._sample_at = next(self._next)
 
     def add(self, stage: str, seconds: float) -> None:
-        self.stages[stage] += seconds
+        with self._lock:
+            self.stages[stage] += seconds
+
+    def frame_done(self) -> None:
+        """Count a finished frame; sample resident memory at the checkpoints."""
+        self.frames += 1
+        if self.frames == self._sample_at:
+            self.rss_mb[self.frames] = round(current_rss_mb(), 1)
+            self._sample_at = next(self._next)
 
     def summary(self) -> dict:
         seconds = time.perf_counter() - self.start
+        ordered = [k for k in STAGES if k in self.stages] + sorted(set(self.stages) - set(STAGES))
+        rss = dict(self.rss_mb)
+        if self.frames and self.frames not in rss:
+            rss[self.frames] = round(current_rss_mb(), 1)
         return {
             "frames": self.frames,
             "seconds": round(seconds, 3),
             "fps": round(self.frames / seconds, 3) if seconds > 0 else 0.0,
-            "stage_seconds": {k: round(v, 3) for k, v in self.stages.items()},
+            "stage_seconds": {k: round(self.stages[k], 3) for k in ordered},
             "peak_ram_mb": round(peak_rss_mb(), 1),
             "peak_gpu_mb": round(peak_gpu_mb(), 1),
+            "rss_mb": {str(k): v for k, v in sorted(rss.items())},
+            **self.extra,
         }
 
     def line(self) -> str:
         s = self.summary()
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in s["stage_seconds"].items())
+        overlap = " (stages overlap)" if s.get("engine") == "pipelined" else ""
         gpu = f", peak GPU {s['peak_gpu_mb']:.0f} MiB" if s["peak_gpu_mb"] else ""
         return (
-            f"{s['frames']} frames in {s['seconds']:.2f}s ({s['fps']:.2f} fps); {stages}; "
+            f"{s['frames']} frames in {s['seconds']:.2f}s ({s['fps']:.2f} fps); {stages}{overlap}; "
             f"peak RAM {s['peak_ram_mb']:.0f} MiB{gpu}"
         )
 
     def save(self, path) -> None:
         with open(path, "w") as f:
             json.dump(self.summary(), f, indent=2)
+            f.write("\n")
 
 
 class Progress:

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <vector>
+#include <cstdlib>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -103,6 +104,37 @@ __attribute__((target("avx2,fma"))) void dot_tile_avx2(const float* const* q, co
     }
   }
 }
+
+__attribute__((target("avx2,fma"))) void dot_rect_avx2(const float* const* q, const float* const* c, int64_t d,
+                                                       float* out) {
+  __m256 acc[QB][CB];
+#pragma GCC unroll 4
+  for (int a = 0; a < QB; ++a)
+#pragma GCC unroll 3
+    for (int b = 0; b < CB; ++b) acc[a][b] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    const __m256 c0 = _mm256_loadu_ps(c[0] + i);
+    const __m256 c1 = _mm256_loadu_ps(c[1] + i);
+    const __m256 c2 = _mm256_loadu_ps(c[2] + i);
+#pragma GCC unroll 4
+    for (int a = 0; a < QB; ++a) {
+      const __m256 qa = _mm256_loadu_ps(q[a] + i);
+      acc[a][0] = _mm256_fmadd_ps(qa, c0, acc[a][0]);
+      acc[a][1] = _mm256_fmadd_ps(qa, c1, acc[a][1]);
+      acc[a][2] = _mm256_fmadd_ps(qa, c2, acc[a][2]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int a = 0; a < QB; ++a) {
+#pragma GCC unroll 3
+    for (int b = 0; b < CB; ++b) {
+      float s = hsum(acc[a][b]);
+      for (int64_t r = i; r < d; ++r) s += q[a][r] * c[b][r];
+      out[a * CB + b] = s;
+    }
+  }
+}
 #endif
 
 DotTile pick_dot_tile() {
@@ -158,6 +190,45 @@ void score_rows(const Problem& p, DotTile dot, int64_t i0, int64_t i1, float* sc
               for (int64_t b = 0; b < CB; ++b) {
                 const int64_t dx = dx0 + b, v = v0 + a + b;
                 if (dx <= c && v >= 0 && v < p.w) srow[(j0 + a) * n + dx] = res[a * CB + b];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+
+void score_rows_rect(const Problem& p, DotTile dot, int64_t i0, int64_t i1, float* scores, const float* qpad, int64_t ldq) {
+  const Window& win = *p.win;
+  const int64_t n = p.t * win.count;
+  float res[QB * CB];
+  const float* qp[QB];
+  const float* cp[CB];
+  for (int64_t tau = 0; tau < p.t; ++tau) {
+    const float* frame = p.ctx + tau * p.h * p.w * p.d;
+    for (int64_t u = std::max<int64_t>(0, i0 - win.ry); u < std::min(p.h, i1 + win.ry); ++u) {
+      const float* crow = frame + u * p.w * p.d;
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t dy = u - i;
+        if (dy < -win.ry || dy > win.ry) continue;
+        const int c = win.half[dy + win.ry];
+        if (c < 0) continue;
+        const float* qrow = qpad ? qpad + (i - i0) * p.w * ldq : p.cur + i * p.w * p.d;
+        float* srow = scores + (i - i0) * p.w * n + tau * win.count + win.start[dy + win.ry] + c;
+        for (int64_t j0 = 0; j0 < p.w; j0 += QB) {
+          const int64_t nq = std::min<int64_t>(QB, p.w - j0);
+          for (int a = 0; a < QB; ++a) qp[a] = qrow + (j0 + std::min<int64_t>(a, nq - 1)) * ldq;
+          const int64_t vlo = std::max<int64_t>(0, j0 - c), vhi = std::min<int64_t>(p.w - 1, j0 + nq - 1 + c);
+          for (int64_t vb = vlo; vb <= vhi; vb += CB) {
+            const int64_t nc = std::min<int64_t>(CB, vhi - vb + 1);
+            for (int b = 0; b < CB; ++b) cp[b] = crow + (vb + std::min<int64_t>(b, nc - 1)) * p.d;
+            dot(qp, cp, p.d, res);
+            for (int64_t a = 0; a < nq; ++a) {
+              for (int64_t b = 0; b < nc; ++b) {
+                const int64_t dx = vb + b - (j0 + a);
+                if (dx >= -c && dx <= c) srow[(j0 + a) * n + dx] = res[a * CB + b];
               }
             }
           }
@@ -253,10 +324,14 @@ at::Tensor topk_propagate_cpu(const at::Tensor& current, const at::Tensor& conte
     // One scratch per chunk of work items, never per query: [TILE_ROWS*w, t, K] scores.
     std::vector<float> scores(static_cast<size_t>(TILE_ROWS * w * n));
     std::vector<float> spill;
+    std::vector<float> qpad(static_cast<size_t>(TILE_ROWS * w * (d + 16)));
     for (int64_t tile = first; tile < last; ++tile) {
       const int64_t i0 = tile * TILE_ROWS, i1 = std::min(h, i0 + TILE_ROWS);
       std::fill(scores.begin(), scores.begin() + (i1 - i0) * w * n, NEG_INF);
-      score_rows(p, dot, i0, i1, scores.data());
+      if (getenv("DT_PAD")) {
+        for (int64_t r = 0; r < (i1 - i0) * w; ++r) std::copy(p.cur + (i0 * w + r) * d, p.cur + (i0 * w + r + 1) * d, qpad.data() + r * (d + 16));
+        score_rows_rect(p, dot_rect_avx2, i0, i1, scores.data(), qpad.data(), d + 16);
+      } else if (getenv("DT_RECT")) score_rows_rect(p, dot_rect_avx2, i0, i1, scores.data(), nullptr, d); else score_rows(p, dot, i0, i1, scores.data());
       for (int64_t i = i0; i < i1; ++i) {
         for (int64_t j = 0; j < w; ++j) mix_query(p, scores.data() + ((i - i0) * w + j) * n, i, j, spill);
       }

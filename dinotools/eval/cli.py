@@ -17,8 +17,14 @@ from .report import format_table, write_reports
 
 # Tracker options forwarded only when given, so any registered tracker keeps its own defaults.
 TRACKER_OPTIONS = {
-    "propagator": str, "max_context": int, "size": float, "shape": str, "topk": int,
-    "temperature": float, "short_side": int, "upsample": str,
+    "propagator": (str, "auto, torch, reference or fused (label-propagation default: auto)"),
+    "max_context": (int, "recent predictions kept in the context (default 7)"),
+    "size": (float, "neighbourhood radius in patches (default 12)"),
+    "shape": (str, "neighbourhood shape: circle or square (default circle)"),
+    "topk": (int, "candidates kept per query (default 5)"),
+    "temperature": (float, "softmax temperature (default 0.2)"),
+    "short_side": (int, "frames resized to this short side (default 960)"),
+    "upsample": (str, "nearest (notebook) or bilinear (paper) (default nearest)"),
 }
 
 
@@ -35,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", default="val", dest="split", help="image set: ImageSets/2017/<set>.txt (default val)")
     p.add_argument("--resolution", default="480p", help="Annotations/<resolution> (default 480p)")
     p.add_argument("--out", metavar="DIR", help="reports (and tracked PNGs) go here; default: --results DIR, "
-                   "or ./eval_<tracker>_<backbone> with --track")
+                   "or ./eval_<tracker>_<backbone> with --track. Scores are always recomputed (the official "
+                   "tool reuses CSVs it finds)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N frames of each sequence")
     p.add_argument("--official-decay", action="store_true",
                    help="reproduce the official tool's uint8 decay bins (wrong beyond 256 evaluated frames)")
@@ -46,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keyword argument for the backbone (repeatable), e.g. weights=/path/w.pth")
     t.add_argument("--tracker-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra keyword argument for the tracker (repeatable)")
-    for name, kind in TRACKER_OPTIONS.items():
-        t.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=f"tracker {name}")
+    for name, (kind, text) in TRACKER_OPTIONS.items():
+        t.add_argument("--" + name.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
+                       help=text)
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     t.add_argument("--batch-size", type=int, default=1, help="frames encoded per backbone call (default 1)")
     t.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",

@@ -32,6 +32,7 @@ class TrackRun:
 
     frames: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time over the same spans: wall >> cpu/threads means a busy machine
     per_sequence: Dict[str, Dict[str, float]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     peak_gpu_mb: Optional[float] = None
@@ -41,7 +42,7 @@ class TrackRun:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
     def summary(self) -> Dict[str, Any]:
-        return {"frames": self.frames, "seconds": self.seconds, "fps": self.fps,
+        return {"frames": self.frames, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "fps": self.fps,
                 "peak_rss_mb": self.peak_rss_mb, "peak_gpu_mb": self.peak_gpu_mb,
                 "per_sequence": self.per_sequence}
 
@@ -88,14 +89,15 @@ def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 
                 f"tracking starts from the first annotation, so they must be the same frame"
             )
         (out_dir / seq).mkdir(parents=True, exist_ok=True)
-        seconds, count, start = 0.0, 0, time.perf_counter()
+        seconds, count, start, cpu_start = 0.0, 0, time.perf_counter(), time.process_time()
         for result in _results(tracker, _limit(frames, len(names)), first, batch_size):
             if cuda is not None:
                 torch.cuda.synchronize(cuda)
             seconds += time.perf_counter() - start
+            run.cpu_seconds += time.process_time() - cpu_start
             write_mask(out_dir / seq / f"{names[result.index]}.png", result.labels)
             count += 1
-            start = time.perf_counter()  # the next frame's clock starts after the write
+            start, cpu_start = time.perf_counter(), time.process_time()  # clocks restart after the write
         run.frames += count
         run.seconds += seconds
         run.per_sequence[seq] = {"frames": count, "seconds": seconds, "fps": count / seconds if seconds else 0.0}
@@ -119,7 +121,7 @@ def _limit(frames, n: int):
 def describe(run: TrackRun) -> List[str]:
     """Human-readable speed and memory lines."""
     lines = [f"tracked {run.frames} frames in {run.seconds:.1f} s: {run.fps:.2f} fps "
-             f"(frame reading + features + propagation; PNG writing excluded)",
+             f"(frame reading + features + propagation; PNG writing excluded; {run.cpu_seconds:.1f} s CPU)",
              f"peak RAM (process max RSS): {run.peak_rss_mb:.0f} MiB"]
     if run.peak_gpu_mb is not None:
         lines.append(f"peak GPU memory (torch max_memory_allocated): {run.peak_gpu_mb:.0f} MiB")

@@ -12,8 +12,6 @@ import math
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
-
 from ..tracking import check_shape
 
 DEFAULT_BLOCK = 8  # queries per tile side: small keeps patch overhead low, large feeds the matmul
@@ -35,17 +33,6 @@ def window_offsets(h: int, w: int, size: float, shape: str) -> Tuple[torch.Tenso
     return off, int(off[:, 0].abs().max()), int(off[:, 1].abs().max())
 
 
-@functools.lru_cache(maxsize=32)
-def _tile_index(block: int, ry: int, rx: int, offsets_key: Tuple[Tuple[int, int], ...]) -> torch.Tensor:
-    """``[block*block, K]`` flat index of each query's candidates inside its tile's padded patch."""
-    pw = block + 2 * rx
-    qy, qx = torch.meshgrid(torch.arange(block), torch.arange(block), indexing="ij")  # [B,B]
-    off = torch.tensor(offsets_key)  # [K,2]
-    cy = qy.flatten()[:, None] + ry + off[None, :, 0]  # [B*B, K]
-    cx = qx.flatten()[:, None] + rx + off[None, :, 1]
-    return cy * pw + cx
-
-
 def window_propagate(
     current: torch.Tensor,
     context: torch.Tensor,
@@ -64,37 +51,40 @@ def window_propagate(
     """
     t, h, w, m = context_probs.shape
     d = current.shape[-1]
+    dev = current.device
     offsets, ry, rx = window_offsets(h, w, float(size), shape)
-    index = _tile_index(block, ry, rx, tuple(map(tuple, offsets.tolist()))).to(current.device)  # [B*B, K]
-    k_cand = index.shape[1]
-    nby, nbx = -(-h // block), -(-w // block)
-    ph, pw = block + 2 * ry, block + 2 * rx
-
-    # Zero-pad features/probs to whole tiles plus the window margin; padding is marked invalid.
-    pad = (0, 0, rx, nbx * block - w + rx, ry, nby * block - h + ry)
-    ctx = F.pad(context, pad)  # [t, Hp, Wp, D]
-    probs = F.pad(context_probs, pad)  # [t, Hp, Wp, M]
-    valid = F.pad(torch.ones(h, w, dtype=torch.bool, device=current.device), pad[2:])  # [Hp, Wp]
-    cur = F.pad(current, (0, 0, 0, nbx * block - w, 0, nby * block - h))  # [nby*B, nbx*B, D]
+    off_y, off_x = offsets[:, 0].to(dev), offsets[:, 1].to(dev)  # [K]
+    k_cand = offsets.shape[0]
     kk = min(topk, t * k_cand)
-
-    out = current.new_empty(nby * block, nbx * block, m)
-    for by in range(nby):
-        y0 = by * block
-        for bx in range(nbx):
-            x0 = bx * block
-            q = cur[y0 : y0 + block, x0 : x0 + block].reshape(block * block, d)  # [Q, D]
-            c = ctx[:, y0 : y0 + ph, x0 : x0 + pw].reshape(t * ph * pw, d)  # [t*P, D]
-            sim = (q @ c.T).view(block * block, t, ph * pw)  # [Q, t, P]
-            ok = valid[y0 : y0 + ph, x0 : x0 + pw].reshape(ph * pw)[index]  # [Q, K]
-            cand = sim.gather(2, index[:, None, :].expand(-1, t, -1))  # [Q, t, K]
-            cand = cand.masked_fill(~ok[:, None, :], -torch.inf).view(block * block, t * k_cand)
-            kth = torch.topk(cand, kk, dim=1).values[:, -1:]  # [Q, 1]
-            cand = cand.masked_fill(cand < kth, -torch.inf)  # ties with the k-th value survive
-            wts = torch.softmax(cand / temperature, dim=1).view(block * block, t, k_cand)
-            dense = sim.new_zeros(block * block, t, ph * pw).scatter_(2, index[:, None, :].expand(-1, t, -1), wts)
-            p = probs[:, y0 : y0 + ph, x0 : x0 + pw].reshape(t * ph * pw, m)  # [t*P, M]
-            res = dense.view(block * block, t * ph * pw) @ p  # [Q, M]
-            out[y0 : y0 + block, x0 : x0 + block] = res.view(block, block, m)
-    out = out[:h, :w]
+    out = current.new_empty(h, w, m)
+    # One buffer for every tile's similarities, then its dense weights: fresh multi-MB
+    # allocations per tile cost more in page faults than the arithmetic.
+    buf = current.new_empty(t * (block + 2 * ry) * (block + 2 * rx) * block * block)
+    for y0 in range(0, h, block):
+        y1 = min(y0 + block, h)
+        py0, py1 = max(0, y0 - ry), min(h, y1 + ry)  # the tile's candidate patch, clipped to the frame
+        for x0 in range(0, w, block):
+            x1 = min(x0 + block, w)
+            px0, px1 = max(0, x0 - rx), min(w, x1 + rx)
+            ph, pw, qn = py1 - py0, px1 - px0, (y1 - y0) * (x1 - x0)
+            qy, qx = torch.meshgrid(torch.arange(y0, y1, device=dev), torch.arange(x0, x1, device=dev), indexing="ij")
+            cy = qy.reshape(1, qn) + off_y[:, None]  # [K, Q] absolute candidate rows
+            cx = qx.reshape(1, qn) + off_x[:, None]
+            ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)  # [K, Q] candidates inside the frame
+            index = ((cy - py0).clamp(0, ph - 1) * pw + (cx - px0).clamp(0, pw - 1))[None].expand(t, -1, -1)
+            q_t = current[y0:y1, x0:x1].reshape(qn, d).T  # [D, Q]
+            sim = buf[: t * ph * pw * qn].view(t, ph, pw, qn)
+            for tau in range(t):
+                # [ph,pw,D] @ [D,Q] on a strided view: cheaper than copying the t-frame patch at once.
+                torch.matmul(context[tau, py0:py1, px0:px1], q_t, out=sim[tau])
+            flat = sim.view(t, ph * pw, qn)  # [t, P, Q]
+            cand = flat.gather(1, index).masked_fill_(~ok, -torch.inf).view(t * k_cand, qn)  # [tK, Q]
+            kth = torch.topk(cand, kk, dim=0).values[-1:]  # [1, Q]
+            cand.masked_fill_(cand < kth, -torch.inf)  # ties with the k-th value survive
+            wts = torch.softmax(cand / temperature, dim=0).view(t, k_cand, qn)
+            # Out-of-frame candidates were clamped onto real cells with weight 0: scatter_add keeps them harmless.
+            dense = flat.zero_().scatter_add_(1, index, wts)  # [t, P, Q]
+            p = context_probs[:, py0:py1, px0:px1].reshape(t * ph * pw, m)  # [tP, M]
+            res = p.T @ dense.view(t * ph * pw, qn)  # [M, Q]
+            out[y0:y1, x0:x1] = res.T.reshape(y1 - y0, x1 - x0, m)
     return out / out.sum(dim=-1, keepdim=True)

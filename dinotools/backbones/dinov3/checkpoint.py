@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 from typing import Dict, Optional
@@ -166,7 +165,3 @@ def check_variant(sd: StateDict, variant: str, path: Path, expected_depth: int) 
         raise WeightsError(f"{path} is incomplete: it has {depth} of the {expected_depth} blocks of {variant} "
                            f"(truncated or partially converted?)")
     raise WeightsError(f"{path} does not match any released DINOv3 ViT (expected {variant})")
-
-
-def file_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else os.path.getsize(path)
