@@ -1,7 +1,11 @@
 """asv: DINOv3 backbone forward (ViT-S/16, random weights, small frames so --quick stays fast)."""
+import logging
+
 import torch
 
 from dinotools.backbones.dinov3.hub import create
+
+logging.getLogger("dinotools").setLevel(logging.ERROR)  # random weights are intended here: no warning
 
 
 class BackboneForward:

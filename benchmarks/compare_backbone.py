@@ -10,6 +10,7 @@ ratios are per-frame times (> 1 means the first named mode is faster).
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 
@@ -67,6 +68,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the feature extractor")
     args = p.parse_args(argv)
+    logging.getLogger("dinotools").setLevel(logging.ERROR)  # random weights are intended: no warning
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = args.size

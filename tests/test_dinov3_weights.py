@@ -11,7 +11,7 @@ import torch
 from conftest import shared_path
 from dinotools.backbones.dinov3 import convert, hub
 from dinotools.backbones.dinov3.model import DinoVisionTransformer
-from dinotools.backbones.dinov3.variants import SAT_MEAN, VARIANTS
+from dinotools.backbones.dinov3.variants import SAT_MEAN, VARIANTS, pretrain_from_filename
 from dinotools.backbones.dinov3.weights import find_weights
 from dinotools.errors import WeightsError
 
@@ -221,6 +221,9 @@ def test_sat_weights_selected_by_file(tmp_path):
     assert hub.vitl16(weights=renamed).pretrain == "sat493m"
     with pytest.raises(WeightsError, match="sat493m weights but pretrain='lvd1689m'"):
         hub.vitl16(weights=renamed, pretrain="lvd1689m")
+    # transformers files drop local_cls_norm: their folder name (the HF repo id) tells.
+    assert pretrain_from_filename("models--facebook--dinov3-vitl16-pretrain-sat493m/snapshots/1a2b") == "sat493m"
+    assert pretrain_from_filename("dinov3_vit7b16_pretrain-a6675841.pth") == "sat493m"  # by hash
 
 
 def test_torch_hub_clone(tmp_path, monkeypatch):

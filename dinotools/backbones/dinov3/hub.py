@@ -89,11 +89,10 @@ def load_model(variant: str, weights="auto", *,
         sd = checkpoint.to_official(sd, path, v.num_heads)
         source = str(path)
         checkpoint.check_variant(sd, v.name, path, v.depth)
-        # Of the ViT-L checkpoints only SAT carries local_cls_norm: the content decides, else the name.
-        by_content = None
-        if v.name == "vitl16":
-            by_content = "sat493m" if "local_cls_norm.weight" in sd else "lvd1689m"
-        inferred = by_content or pretrain_from_filename(str(path))
+        # Of Meta's ViT-L files only SAT carries local_cls_norm (transformers drops it: then the name).
+        is_sat_vitl = v.name == "vitl16" and "local_cls_norm.weight" in sd
+        named = pretrain_from_filename(path.name) or pretrain_from_filename(str(path))  # file, then folders
+        inferred = "sat493m" if is_sat_vitl else named
         if pretrain is not None and inferred is not None and inferred != pretrain:
             raise WeightsError(f"{path} holds {inferred} weights but pretrain={pretrain!r} was asked for")
         pretrain = pretrain or inferred or "lvd1689m"

@@ -114,7 +114,8 @@ class DinoVisionTransformer(nn.Module):
         nn.init.uniform_(self.patch_embed.proj.bias, -bound, bound)
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
+                # Upstream's trunc_normal_(std=0.02) truncates at +-2 (100 std): a plain normal, faster.
+                nn.init.normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
                 if isinstance(m, LinearKMaskedBias) and m.bias is not None:

@@ -13,8 +13,8 @@ from .variants import SIGNUP_URL, Variant, get_variant
 log = logging.getLogger(__name__)
 
 HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-# Third-party variables (not dinotools flags), named here until _env.py lists them.
-HF_HUB_CACHE_VAR, HF_HOME_VAR, HF_OFFLINE_VAR = "HF_HUB_CACHE", "HF_HOME", "HF_HUB_OFFLINE"
+# Third-party variables (not dinotools flags), listed in _env.py.
+HF_HUB_CACHE_VAR, HF_HOME_VAR, HF_OFFLINE_VAR = _env.HF_HUB_CACHE, _env.HF_HOME, _env.HF_HUB_OFFLINE
 
 
 def torch_hub_checkpoints() -> Path:
