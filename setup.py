@@ -63,7 +63,10 @@ setup(
         "dev": ["pytest>=7", "asv>=0.6", "ninja"],
         "hf": ["safetensors>=0.4", "huggingface_hub>=0.20"],
     },
-    entry_points={"console_scripts": ["dinotools = dinotools.cli:entry"], **COMPONENTS["entry_points"]()},
+    entry_points={
+        "console_scripts": ["dinotools = dinotools.cli:entry", "dinotools-eval = dinotools.eval.cli:entry"],
+        **COMPONENTS["entry_points"](),
+    },
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )

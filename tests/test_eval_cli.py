@@ -16,19 +16,24 @@ from dinotools.io.masks import read_mask
 
 def test_results_writes_official_csvs(tmp_path, capsys):
     root = shared_path("fixtures", "davis_eval")
-    expected = json.loads((root / "expected.json").read_text())["erode"]
-    assert main(["--davis", str(root), "--results", str(root / "results" / "erode"), "--out", str(tmp_path)]) == 0
+    expected = json.loads((root / "expected.json").read_text())["erode"]["per_object"]
+    args = ["--davis", str(root), "--results", str(root / "results" / "erode"), "--out", str(tmp_path),
+            "--sequences", "dog"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "dog_2" in out and "J&F-Mean" in out
+    assert "dog_2" in out and "J&F-Mean" in out and "blackswan" not in out
+    full = json.loads((tmp_path / "eval_results-val.json").read_text())
+    assert full["per_object"]["dog_2"] == pytest.approx(expected["dog_2"], abs=1e-6)  # JSON: full precision
+    assert full["J-Mean"] == pytest.approx((expected["dog_1"][0] + expected["dog_2"][0]) / 2, abs=1e-6)
+    assert len(full["objects"]["dog_1"]["J_per_frame"]) == 58  # 60 frames minus first and last
     with open(tmp_path / "global_results-val.csv") as f:
         row = next(csv.DictReader(f))
-    assert float(row["J&F-Mean"]) == pytest.approx(expected["J&F-Mean"], abs=5e-4)  # 3-decimal CSV
+    assert list(row) == ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
+    assert row["J&F-Mean"] == f"{full['J&F-Mean']:.3f}"  # the official 3-decimal CSV
     with open(tmp_path / "per-sequence_results-val.csv") as f:
-        rows = {r["Sequence"]: r for r in csv.DictReader(f)}
-    assert float(rows["car-shadow_2"]["F-Mean"]) == pytest.approx(expected["per_object"]["car-shadow_2"][1], abs=5e-4)
-    full = json.loads((tmp_path / "eval_results-val.json").read_text())
-    assert full["J-Mean"] == pytest.approx(expected["J-Mean"], abs=1e-6)  # JSON keeps full precision
-    assert len(full["objects"]["dog_1"]["J_per_frame"]) == 58  # 60 frames minus first and last
+        rows = list(csv.DictReader(f))
+    assert [r["Sequence"] for r in rows] == ["dog_1", "dog_2"]
+    assert rows[1]["F-Mean"] == f"{expected['dog_2'][1]:.3f}"
 
 
 def test_user_errors_are_one_line_exit_2(tmp_path):

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=text)
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     t.add_argument("--batch-size", type=int, default=1, help="frames encoded per backbone call (default 1)")
+    t.add_argument("--prefetch", type=int, default=0,
+                   help="batches decoded/encoded ahead in background threads (default 0)")
     t.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
                    help="sweep tracker arguments, e.g. --grid topk=3,5 temperature=0.1,0.2 size=8,12")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -77,7 +79,7 @@ def _pairs(items: List[str], flag: str) -> Dict[str, Any]:
 def _tracker_kwargs(args) -> Dict[str, Any]:
     kwargs = {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None}
     kwargs.update(_pairs(args.tracker_arg, "--tracker-arg"))
-    kwargs["device"] = args.device
+    kwargs["device"] = args.device  # the tracker moves features and propagation there
     return kwargs
 
 
@@ -107,8 +109,9 @@ def cmd_track(args, dataset: DavisDataset) -> int:
     for setting in settings:
         kwargs = {**base, **setting}
         tracker = create_tracker(args.tracker, backbone=backbone, **kwargs)
+        # Each setting keeps its own PNGs and reports, so any of them can be re-scored later.
         out = out_root / setting_name(setting) if args.grid else out_root
-        run = track_dataset(tracker, dataset, out, batch_size=args.batch_size)
+        run = track_dataset(tracker, dataset, out, batch_size=args.batch_size, prefetch=args.prefetch)
         evaluation = evaluate_results(None, out, dataset=dataset, uint8_decay=args.official_decay)
         info = {"tracker": args.tracker, "backbone": args.backbone, "tracker_kwargs": kwargs,
                 "tracking": run.summary()}
@@ -124,7 +127,7 @@ def cmd_track(args, dataset: DavisDataset) -> int:
             print(f"results and reports: {out}")
     if args.grid:
         print(format_grid(rows))
-        print("\n".join(describe(run)[1:]))  # peak memory over the whole sweep
+        print("\n".join(line for line in describe(run) if line.startswith("peak")))  # process-wide peaks
         summary = [{"setting": r.setting, **r.metrics} for r in rows]
         (out_root / "grid_results.json").write_text(json.dumps(summary, indent=1) + "\n")
         print(f"per-setting results under {out_root}/, summary {out_root / 'grid_results.json'}")
@@ -143,3 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (UserError, ComponentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def entry() -> None:
+    raise SystemExit(main())

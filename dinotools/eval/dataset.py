@@ -101,6 +101,7 @@ class DavisDataset:
         return path
 
     def annotation_paths(self, seq: str) -> List[Path]:
+        """Sorted annotation PNGs of ``seq`` (the first ``max_frames`` when set)."""
         paths = sorted((self.annotations / seq).glob("*.png"))[: self.max_frames or None]
         if not paths:
             raise InputError(f"sequence {seq}: no annotation PNGs in {self.annotations / seq}")
@@ -109,34 +110,39 @@ class DavisDataset:
     def first_annotation(self, seq: str):
         """(``[H,W]`` uint8 ids of the first annotation with void cleared, its file stem)."""
         path = self.annotation_paths(seq)[0]
-        mask = read_mask(path)
-        if mask.max(initial=0) > VOID_ID:
-            raise InputError(f"annotation {path} holds id {int(mask.max())}; DAVIS ids are 0..255")
+        mask = _read_annotation(path)
+        # A tracker must not see 255 as an object id: void is "unknown", i.e. background here.
         return np.where(mask == VOID_ID, 0, mask).astype(np.uint8), path.stem
 
     def load(self, seq: str) -> SequenceGT:
         """Read every annotation of ``seq`` (void 255 -> 0 and recorded, binary 0/255 -> id 1)."""
         paths = self.annotation_paths(seq)
-        first = read_mask(paths[0])
+        first = _read_annotation(paths[0])
         ids = np.zeros((len(paths), *first.shape), dtype=np.uint8)
         void = np.zeros(ids.shape, dtype=bool)
         for t, path in enumerate(paths):
-            mask = first if t == 0 else read_mask(path)
-            if mask.shape != first.shape:
+            mask = first if t == 0 else _read_annotation(path)
+            if mask.shape != first.shape:  # the official tool would fail on a numpy broadcast here
                 raise InputError(
                     f"annotation {path} is {mask.shape[1]}x{mask.shape[0]} but {paths[0].name} is "
                     f"{first.shape[1]}x{first.shape[0]}: all annotations of a sequence must have one size"
                 )
-            if mask.max(initial=0) > VOID_ID:
-                raise InputError(f"annotation {path} holds id {int(mask.max())}; DAVIS ids are 0..255")
             void[t] = mask == VOID_ID
             ids[t] = np.where(void[t], 0, mask)
-        binary = bool(ids.max(initial=0) <= 1 and not void.any() and _is_binary_png(paths[0]))
+        # read_mask already mapped DAVIS-2016 0/255 greyscale to id 1; remember it for the report.
+        binary = bool(ids.max(initial=0) <= 1 and not void.any() and _is_greyscale(paths[0]))
+        # K comes from the first frame only: ids that appear later are never scored.
         return SequenceGT(seq, [p.stem for p in paths], paths, ids, void, int(ids[0].max(initial=0)), binary)
 
 
-def _is_binary_png(path: Path) -> bool:
-    """True for a greyscale PNG (DAVIS-2016 style), which read_mask maps from 0/255 to 0/1."""
+def _read_annotation(path: Path) -> np.ndarray:
+    mask = read_mask(path)
+    if mask.max(initial=0) > VOID_ID:
+        raise InputError(f"annotation {path} holds id {int(mask.max())}; DAVIS ids are 0..255")
+    return mask
+
+
+def _is_greyscale(path: Path) -> bool:
     from PIL import Image
 
     with Image.open(path) as img:
@@ -153,6 +159,7 @@ def read_results(results_dir, gt: SequenceGT, frames: Sequence[str]) -> np.ndarr
     if not folder.is_dir():
         raise InputError(f"results for sequence {gt.name} not found: {folder} does not exist")
     out = np.zeros((len(frames), *gt.shape), dtype=np.uint8)
+    # Only the frames to be scored are read, as the official tool: the first and last may be absent.
     for i, stem in enumerate(frames):
         path = folder / f"{stem}.png"
         if not path.is_file():
@@ -167,7 +174,7 @@ def read_results(results_dir, gt: SequenceGT, frames: Sequence[str]) -> np.ndarr
                 f"{gt.shape[1]}x{gt.shape[0]}: results must have the annotations' size"
             )
         top = int(pred.max(initial=0))
-        if top > gt.num_objects:
+        if top > gt.num_objects:  # the official tool exits without saying where; name file and id
             raise InputError(
                 f"result {path} holds id {top} but sequence {gt.name} has {gt.num_objects} object(s) "
                 f"(ids 1..{gt.num_objects} from its first annotation {gt.paths[0].name})"

@@ -81,6 +81,7 @@ def score_sequence(
     frames = gt.frames[sel]
     scores = []
     for k in range(1, gt.num_objects + 1):
+        # An id missing from the prediction gives empty masks (the official zero-padding).
         g, p = gt_ids == k, pred == k  # [N,H,W] bool
         j, f = region_similarity(g, p), boundary_f(g, p, bound_th=bound_th)
         scores.append(ObjectScores(gt.name, k, frames, j, f, db_statistics(j, uint8_indices=uint8_decay),
@@ -110,7 +111,7 @@ def evaluate_results(
     for seq in dataset.sequences:
         gt = dataset.load(seq)
         sel = evaluated_frames(gt)
-        if gt.num_objects == 0:
+        if gt.num_objects == 0:  # the official tool silently contributes nothing; say so
             evaluation.notes.append(f"sequence {seq}: its first annotation {gt.paths[0].name} has no object; skipped")
             continue
         pred = read_results(results_dir, gt, gt.frames[sel])

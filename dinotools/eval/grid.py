@@ -22,7 +22,7 @@ def parse_value(text: str) -> Any:
         return None
     if low in ("true", "false"):
         return low == "true"
-    for cast in (int, float):
+    for cast in (int, float):  # int first: "5" must stay an int for options such as topk
         try:
             return cast(text)
         except ValueError:

@@ -34,6 +34,7 @@ class TrackRun:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # process CPU time over the same spans: wall >> cpu/threads means a busy machine
     per_sequence: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    stages: Dict[str, float] = field(default_factory=dict)  # seconds per loop stage (decode/backbone/propagate)
     peak_rss_mb: float = 0.0
     peak_gpu_mb: Optional[float] = None
 
@@ -44,7 +45,11 @@ class TrackRun:
     def summary(self) -> Dict[str, Any]:
         return {"frames": self.frames, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "fps": self.fps,
                 "peak_rss_mb": self.peak_rss_mb, "peak_gpu_mb": self.peak_gpu_mb,
-                "per_sequence": self.per_sequence}
+                "stages": self.stages, "per_sequence": self.per_sequence}
+
+    def add(self, stage: str, seconds: float) -> None:
+        """``stats`` hook of ``track_video``: accumulates time per stage."""
+        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
 
 
 def peak_rss_mb() -> float:
@@ -53,10 +58,10 @@ def peak_rss_mb() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def _results(tracker, frames, first_mask: np.ndarray, batch_size: int):
+def _results(tracker, frames, first_mask: np.ndarray, run: TrackRun, batch_size: int, prefetch: int):
     """Per-frame results through the single loop; trackers with only ``track()`` use that."""
     if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
-        return track_video(tracker, frames, {0: first_mask}, batch_size=batch_size)
+        return track_video(tracker, frames, {0: first_mask}, batch_size=batch_size, prefetch=prefetch, stats=run)
     return tracker.track(frames, first_mask)  # a plugin tracker implementing only the Protocol
 
 
@@ -65,11 +70,12 @@ def _cuda_device(tracker) -> Optional[torch.device]:
     return device if device.type == "cuda" else None
 
 
-def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 1) -> TrackRun:
+def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 1, prefetch: int = 0) -> TrackRun:
     """Track each sequence of ``dataset`` from its first annotation; write ``out_dir/<seq>/<frame>.png``.
 
     The first mask is the first annotation with void (255) cleared; result frames are named
-    after the frame files, which must start at the first annotation's frame.
+    after the frame files, which must start at the first annotation's frame. ``batch_size`` and
+    ``prefetch`` are passed to ``track_video``.
     """
     out_dir = Path(out_dir)
     run = TrackRun()
@@ -90,14 +96,19 @@ def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 
             )
         (out_dir / seq).mkdir(parents=True, exist_ok=True)
         seconds, count, start, cpu_start = 0.0, 0, time.perf_counter(), time.process_time()
-        for result in _results(tracker, _limit(frames, len(names)), first, batch_size):
-            if cuda is not None:
-                torch.cuda.synchronize(cuda)
-            seconds += time.perf_counter() - start
-            run.cpu_seconds += time.process_time() - cpu_start
-            write_mask(out_dir / seq / f"{names[result.index]}.png", result.labels)
-            count += 1
-            start, cpu_start = time.perf_counter(), time.process_time()  # clocks restart after the write
+        results = _results(tracker, _limit(frames, len(names)), first, run, batch_size, prefetch)
+        try:
+            for result in results:
+                if cuda is not None:
+                    torch.cuda.synchronize(cuda)
+                seconds += time.perf_counter() - start
+                run.cpu_seconds += time.process_time() - cpu_start
+                write_mask(out_dir / seq / f"{names[result.index]}.png", result.labels)
+                count += 1
+                start, cpu_start = time.perf_counter(), time.process_time()  # clocks restart after the write
+        finally:
+            if hasattr(results, "close"):  # stops track_video's prefetch threads on an early exit
+                results.close()
         run.frames += count
         run.seconds += seconds
         run.per_sequence[seq] = {"frames": count, "seconds": seconds, "fps": count / seconds if seconds else 0.0}
@@ -123,6 +134,8 @@ def describe(run: TrackRun) -> List[str]:
     lines = [f"tracked {run.frames} frames in {run.seconds:.1f} s: {run.fps:.2f} fps "
              f"(frame reading + features + propagation; PNG writing excluded; {run.cpu_seconds:.1f} s CPU)",
              f"peak RAM (process max RSS): {run.peak_rss_mb:.0f} MiB"]
+    if run.stages:
+        lines.append("time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.stages.items()))
     if run.peak_gpu_mb is not None:
         lines.append(f"peak GPU memory (torch max_memory_allocated): {run.peak_gpu_mb:.0f} MiB")
     return lines
