@@ -16,7 +16,6 @@ struct Window {
   std::vector<int> half;    // [2ry+1] half width of row dy (-1: empty row)
   std::vector<int> start;   // [2ry+1] index of the row's first offset
   int count = 0;            // K, number of offsets
-  int max_half = 0;         // largest half width
 };
 
 // size is a radius; circle keeps Euclidean distance <= size, square Chebyshev distance <= size.
@@ -44,7 +43,6 @@ inline Window make_window(int64_t h, int64_t w, double size, bool circle) {
     win.half[dy + win.ry] = hw;
     win.start[dy + win.ry] = win.count;
     win.count += hw >= 0 ? 2 * hw + 1 : 0;
-    win.max_half = std::max(win.max_half, hw);
   }
   return win;
 }

@@ -1,9 +1,10 @@
 """Loads the compiled operator ``dinotools._C`` if it was built; records why not otherwise."""
 from __future__ import annotations
 
-import torch
+import torch  # must precede dinotools._C: its registrars need libtorch loaded
 
 from ._env import DISABLE_EXT, env_flag
+from .errors import UserError
 
 HAS_EXT = False  # dinotools._C imported and its operators registered
 CUDA_BUILT = False  # the CUDA kernels were compiled into it
@@ -11,8 +12,14 @@ LOAD_ERROR = ""  # why HAS_EXT is False, for `python -m dinotools.run --info`
 
 BUILD_HINT = (
     "build it with `pip install --no-build-isolation -e .` from the dinotools source tree "
-    "(needs a C++ compiler; CUDA kernels also need nvcc and a CUDA-enabled torch)"
+    "(needs a C++ compiler; CUDA kernels also need nvcc and a CUDA-enabled torch, or set "
+    "DINOTOOLS_FORCE_CUDA=1), or use propagator='torch'"
 )
+
+
+class ExtensionMissingError(UserError, RuntimeError):
+    """The compiled operator (or its CUDA part) is not available in this installation."""
+
 
 if env_flag(DISABLE_EXT):
     LOAD_ERROR = f"disabled by {DISABLE_EXT}=1"
@@ -27,5 +34,11 @@ else:
 
 
 def assert_has_ext() -> None:
+    """Raise ``ExtensionMissingError`` (with how to build) unless the fused operator is loaded."""
     if not HAS_EXT:
-        raise RuntimeError(f"the fused propagation operator is not available: {LOAD_ERROR}; {BUILD_HINT}")
+        raise ExtensionMissingError(f"the fused propagation operator is not available: {LOAD_ERROR}; {BUILD_HINT}")
+    if not hasattr(torch.ops.dinotools, "topk_propagate"):
+        raise ExtensionMissingError(
+            f"dinotools._C has no topk_propagate operator (a stale build?); {BUILD_HINT}"
+        )
+

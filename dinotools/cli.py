@@ -126,8 +126,8 @@ def cmd_track(args) -> int:
         raise UserError("--resume continues an interrupted run and --overwrite starts again: give one of them")
     if args.prefetch < 0 or args.batch_size < 1:
         raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {args.prefetch}, {args.batch_size})")
-    if args.save_probs is True:
-        args.save_probs = args.output / "probs"
+    if args.save_probs is not None:
+        args.save_probs = args.output / "probs" if args.save_probs is True else Path(args.save_probs)
     source = open_frames(args.frames or args.video)
     masks, initializer = {}, None
     if args.init == "file":
@@ -142,6 +142,7 @@ def cmd_track(args) -> int:
             from .initializers import FileInitializer
 
             masks = FileInitializer(args.mask).masks(source.names)
+    _check_masks(masks)  # before the backbone loads: a bad mask should not cost minutes
     settings = resume.run_settings(args, len(source))
     start = 0
     if args.resume:
@@ -157,17 +158,34 @@ def cmd_track(args) -> int:
     if resume.remove_temp_files(args.output):
         log.info("removed temp files an interrupted writer left in %s", args.output)
     resume.write_manifest(args.output, settings)  # marks the run unfinished until it completes
-    report = run_job(
-        tracker, source, masks, args.output, overlay=args.overlay, batch_size=args.batch_size,
-        initializer=initializer, discover_every=args.discover_every, progress=not args.no_progress,
-        prefetch=args.prefetch, save_probs=args.save_probs, start=start,
-    )
+    try:
+        report = run_job(
+            tracker, source, masks, args.output, overlay=args.overlay, batch_size=args.batch_size,
+            initializer=initializer, discover_every=args.discover_every, progress=not args.no_progress,
+            prefetch=args.prefetch, save_probs=args.save_probs, start=start,
+        )
+    except BaseException:
+        if not any(args.output.glob("*.png")):  # nothing to resume: leave the folder as it was
+            resume.finish(args.output)
+        raise
     resume.finish(args.output)
     where = f" (resumed at frame {start})" if start else ""
     print(f"wrote {args.output}{where}: {report.line()}")
     if args.report is not None:
         report.save(args.report)
     return 0
+
+
+def _check_masks(masks: dict) -> None:
+    """Unreadable masks, masks without objects, ids an indexed PNG cannot hold: one line each."""
+    from .io.masks import MAX_PNG_ID, check_mask
+    from .loop import load_masks
+
+    for arr, where in load_masks(masks).values():
+        check_mask(arr, where)
+        if arr.max() > MAX_PNG_ID:
+            raise UserError(f"{where} has object id {int(arr.max())}; the indexed PNG outputs hold ids up to "
+                            f"{MAX_PNG_ID}: renumber the objects")
 
 
 def _component(stage: str, args) -> str:

@@ -45,7 +45,10 @@ class WindowPropagator:
 
 
 class FusedPropagator:
-    """The compiled top-k neighbourhood operator (C++ on CPU, CUDA on GPU)."""
+    """The compiled top-k neighbourhood operator (C++ on CPU, CUDA on GPU); O(h*w*t*window) work.
+
+    Raises ``_ext.ExtensionMissingError`` (saying how to build it) when ``dinotools._C`` is missing.
+    """
 
     name = "fused"
 
@@ -65,11 +68,39 @@ def fused_available() -> bool:
     return _ext.HAS_EXT and hasattr(torch.ops.dinotools, "topk_propagate")
 
 
+def can_use_fused(tensor: torch.Tensor) -> bool:
+    """Whether the fused operator can run on ``tensor``'s device; logs why not at debug level."""
+    if not fused_available():
+        log.debug("fused operator unavailable: %s", _ext.LOAD_ERROR or "dinotools._C has no topk_propagate")
+        return False
+    if tensor.device.type == "cuda" and not _ext.CUDA_BUILT:
+        log.debug("fused operator built without CUDA; CUDA tensors use the PyTorch propagator")
+        return False
+    return tensor.device.type in ("cpu", "cuda")
+
+
+class AutoPropagator:
+    """Per call: the fused operator where it can run on the inputs' device, else the PyTorch one."""
+
+    name = "auto"
+
+    def __init__(self, **kwargs) -> None:
+        self.fused = FusedPropagator()
+        self.fallback = WindowPropagator(**kwargs)
+
+    def __call__(self, current, context, context_probs, **params):
+        impl = self.fused if can_use_fused(current) else self.fallback
+        return impl(current, context, context_probs, **params)
+
+
 def auto_propagator(**kwargs):
-    """The fastest available propagator: ``fused`` when built, else ``torch``."""
-    if fused_available():
-        log.debug("propagator auto: using the fused operator")
-        return FusedPropagator(**kwargs)
-    log.debug("propagator auto: fused operator unavailable (%s); using the PyTorch one",
-              _ext.LOAD_ERROR or "dinotools._C has no topk_propagate")
-    return WindowPropagator(**kwargs)
+    """The fastest available propagator: ``fused`` when built (for the inputs' device), else ``torch``."""
+    if not fused_available():
+        log.debug("propagator auto: fused operator unavailable (%s); using the PyTorch one",
+                  _ext.LOAD_ERROR or "dinotools._C has no topk_propagate")
+        return WindowPropagator(**kwargs)
+    if _ext.CUDA_BUILT:
+        log.debug("propagator auto: using the fused operator (CPU and CUDA)")
+        return FusedPropagator()
+    log.debug("propagator auto: fused operator on CPU; CUDA inputs would use the PyTorch one")
+    return AutoPropagator(**kwargs)

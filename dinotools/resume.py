@@ -24,11 +24,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .errors import InputError
 from .io.masks import check_mask, fit_mask, object_ids, read_mask
@@ -110,15 +108,6 @@ def _frames_at(source, k: int, wanted: set) -> Tuple[Dict[int, np.ndarray], Iter
     return got, it
 
 
-def _one_hot(labels: np.ndarray, ids: List[int], grid, mode: str, device) -> torch.Tensor:
-    """``[H,W]`` ids -> ``[h,w,M]`` one-hot float at the patch grid (ids not tracked -> background)."""
-    lut = np.zeros(max(int(labels.max()), max(ids, default=0)) + 1, dtype=np.int64)
-    lut[list(ids)] = np.arange(1, len(ids) + 1)
-    ch = torch.from_numpy(lut[labels]).float()[None, None]  # [1,1,H,W]
-    ch = F.interpolate(ch, size=tuple(grid), mode=mode)[0, 0].long().to(device)
-    return F.one_hot(ch, 1 + len(ids)).float()
-
-
 def rebuild(tracker, source, given: Dict[int, tuple], output: Path, names: List[str], k: int,
             batch_size: int = 1) -> Tuple[object, Iterator[np.ndarray]]:
     """``(TrackState at frame k, frames k..)`` from the outputs of frames ``< k`` (see module doc).
@@ -141,7 +130,6 @@ def rebuild(tracker, source, given: Dict[int, tuple], output: Path, names: List[
         chunk = order[s:s + batch_size]
         for i, f in zip(chunk, tracker.encode([frames[i] for i in chunk])):
             feats[i] = f
-    mode = getattr(tracker, "mask_downsample", "nearest-exact")
     for i in order:
         frame_size = frames[i].shape[:2]
         state.next_index = i
@@ -158,9 +146,9 @@ def rebuild(tracker, source, given: Dict[int, tuple], output: Path, names: List[
             mask, where = given[i]
             check_mask(mask, where)
             state.add_ids([j for j in object_ids(mask) if j not in state.ids])
-            state.anchors.append(ContextFrame(feats[i], _one_hot(labels, state.ids, state.grid, mode, feats[i].device)))
+            state.anchors.append(ContextFrame(feats[i], tracker.mask_probs(state, labels)))
         else:
-            state.push_recent(ContextFrame(feats[i], _one_hot(labels, state.ids, state.grid, mode, feats[i].device)))
+            state.push_recent(ContextFrame(feats[i], tracker.mask_probs(state, labels)))
     state.next_index, state.last = k, None
     log.info("resuming at frame %d with %d anchor(s) and %d recent frame(s) rebuilt from the outputs",
              k, len(state.anchors), len(state.recent))

@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from dinotools.cli import main
 from dinotools.io.masks import read_mask

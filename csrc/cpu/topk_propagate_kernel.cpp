@@ -12,7 +12,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-#include <cstdlib>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -26,28 +25,24 @@ namespace dinotools {
 namespace {
 
 constexpr int QB = 4;             // queries per micro-tile: adjacent columns of one query row
-constexpr int CB = 3;             // offsets per query per micro-tile: 4x3 accumulators, 12 of 16 ymm
+constexpr int CB = 3;             // candidates per micro-tile: 4x3 fp32 accumulators fill 12 of 16 ymm
 constexpr int64_t TILE_ROWS = 2;  // query rows per work item: 30 items at h=60 balance 2 threads
 constexpr int64_t STACK_K = 64;   // top-k kept in a sorted stack array up to this k
 constexpr float NEG_INF = -std::numeric_limits<float>::infinity();
 
 using DotTile = void (*)(const float* const* q, const float* const* c, int64_t d, float* out);
 
-// out[a*CB+b] = <q[a], c[a+b]>: query a meets candidates a..a+2 of six consecutive columns, so the
-// tile follows the diagonal band |v - j| <= half and almost every product it computes is needed.
-// Portable version: eight independent partial sums let the compiler vectorise.
+// out[a*CB+b] = <q[a], c[b]>. Portable: eight independent partial sums let the compiler vectorise.
 void dot_tile_generic(const float* const* q, const float* const* c, int64_t d, float* out) {
   for (int a = 0; a < QB; ++a) {
     for (int b = 0; b < CB; ++b) {
-      const float* x = q[a];
-      const float* y = c[a + b];
       float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int64_t i = 0;
       for (; i + 8 <= d; i += 8) {
-        for (int l = 0; l < 8; ++l) lane[l] += x[i + l] * y[i + l];
+        for (int l = 0; l < 8; ++l) lane[l] += q[a][i + l] * c[b][i + l];
       }
       float s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-      for (; i < d; ++i) s += x[i] * y[i];
+      for (; i < d; ++i) s += q[a][i] * c[b][i];
       out[a * CB + b] = s;
     }
   }
@@ -61,51 +56,9 @@ __attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Same contract, AVX2+FMA: per 8 floats of D, 10 loads feed 12 FMAs, so it stays FMA-bound.
+// Same contract, AVX2+FMA: per 8 floats of D, 7 loads feed 12 FMAs. It measured load-bound (a
+// skewed 4x3 tile that wastes no products but needs 10 loads ran 1.4x slower), hence 4x3.
 __attribute__((target("avx2,fma"))) void dot_tile_avx2(const float* const* q, const float* const* c, int64_t d,
-                                                       float* out) {
-  __m256 acc[QB][CB];
-#pragma GCC unroll 4
-  for (int a = 0; a < QB; ++a)
-#pragma GCC unroll 3
-    for (int b = 0; b < CB; ++b) acc[a][b] = _mm256_setzero_ps();
-  const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
-  const float *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3], *c4 = c[4], *c5 = c[5];
-  int64_t i = 0;
-  for (; i + 8 <= d; i += 8) {
-    __m256 x = _mm256_loadu_ps(q0 + i);
-    __m256 y0 = _mm256_loadu_ps(c0 + i), y1 = _mm256_loadu_ps(c1 + i), y2 = _mm256_loadu_ps(c2 + i);
-    acc[0][0] = _mm256_fmadd_ps(x, y0, acc[0][0]);
-    acc[0][1] = _mm256_fmadd_ps(x, y1, acc[0][1]);
-    acc[0][2] = _mm256_fmadd_ps(x, y2, acc[0][2]);
-    x = _mm256_loadu_ps(q1 + i);
-    y0 = _mm256_loadu_ps(c3 + i);
-    acc[1][0] = _mm256_fmadd_ps(x, y1, acc[1][0]);
-    acc[1][1] = _mm256_fmadd_ps(x, y2, acc[1][1]);
-    acc[1][2] = _mm256_fmadd_ps(x, y0, acc[1][2]);
-    x = _mm256_loadu_ps(q2 + i);
-    y1 = _mm256_loadu_ps(c4 + i);
-    acc[2][0] = _mm256_fmadd_ps(x, y2, acc[2][0]);
-    acc[2][1] = _mm256_fmadd_ps(x, y0, acc[2][1]);
-    acc[2][2] = _mm256_fmadd_ps(x, y1, acc[2][2]);
-    x = _mm256_loadu_ps(q3 + i);
-    y2 = _mm256_loadu_ps(c5 + i);
-    acc[3][0] = _mm256_fmadd_ps(x, y0, acc[3][0]);
-    acc[3][1] = _mm256_fmadd_ps(x, y1, acc[3][1]);
-    acc[3][2] = _mm256_fmadd_ps(x, y2, acc[3][2]);
-  }
-#pragma GCC unroll 4
-  for (int a = 0; a < QB; ++a) {
-#pragma GCC unroll 3
-    for (int b = 0; b < CB; ++b) {
-      float s = hsum(acc[a][b]);
-      for (int64_t r = i; r < d; ++r) s += q[a][r] * c[a + b][r];
-      out[a * CB + b] = s;
-    }
-  }
-}
-
-__attribute__((target("avx2,fma"))) void dot_rect_avx2(const float* const* q, const float* const* c, int64_t d,
                                                        float* out) {
   __m256 acc[QB][CB];
 #pragma GCC unroll 4
@@ -156,12 +109,15 @@ struct Problem {
 };
 
 // scores[(qi*t + tau)*K + slot] for the queries of rows [i0, i1); untouched slots stay -inf.
-void score_rows(const Problem& p, DotTile dot, int64_t i0, int64_t i1, float* scores) {
+// qpad holds those rows' query vectors with row stride ldq = D + 16: with D a multiple of 1024
+// the 4 queries and 3 candidates of a tile would otherwise all fall in the same L1 sets.
+void score_rows(const Problem& p, DotTile dot, int64_t i0, int64_t i1, const float* qpad, int64_t ldq,
+                float* scores) {
   const Window& win = *p.win;
   const int64_t n = p.t * win.count;
   float res[QB * CB];
   const float* qp[QB];
-  const float* cp[QB + CB - 1];
+  const float* cp[CB];
   for (int64_t tau = 0; tau < p.t; ++tau) {
     const float* frame = p.ctx + tau * p.h * p.w * p.d;
     // Context row outermost so it stays in cache while every query row that needs it runs.
@@ -170,56 +126,16 @@ void score_rows(const Problem& p, DotTile dot, int64_t i0, int64_t i1, float* sc
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t dy = u - i;
         if (dy < -win.ry || dy > win.ry) continue;
-        const int64_t c = win.half[dy + win.ry];
+        const int c = win.half[dy + win.ry];
         if (c < 0) continue;
-        const float* qrow = p.cur + i * p.w * p.d;
+        const float* qrow = qpad + (i - i0) * p.w * ldq;
         // srow[j*n + dx] is query (i, j)'s score for offset (dy, dx) of frame tau.
         float* srow = scores + (i - i0) * p.w * n + tau * win.count + win.start[dy + win.ry] + c;
         for (int64_t j0 = 0; j0 < p.w; j0 += QB) {
           const int64_t nq = std::min<int64_t>(QB, p.w - j0);
-          for (int a = 0; a < QB; ++a) qp[a] = qrow + (j0 + std::min<int64_t>(a, nq - 1)) * p.d;
-          for (int64_t dx0 = -c; dx0 <= c; dx0 += CB) {
-            // Tile columns j0+dx0 .. j0+dx0+5; skip it when none is inside the frame.
-            const int64_t v0 = j0 + dx0;
-            if (v0 + QB + CB - 2 < 0 || v0 > p.w - 1) continue;
-            for (int k = 0; k < QB + CB - 1; ++k) {
-              cp[k] = crow + std::min<int64_t>(std::max<int64_t>(v0 + k, 0), p.w - 1) * p.d;  // clamped, discarded
-            }
-            dot(qp, cp, p.d, res);
-            for (int64_t a = 0; a < nq; ++a) {
-              for (int64_t b = 0; b < CB; ++b) {
-                const int64_t dx = dx0 + b, v = v0 + a + b;
-                if (dx <= c && v >= 0 && v < p.w) srow[(j0 + a) * n + dx] = res[a * CB + b];
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-
-void score_rows_rect(const Problem& p, DotTile dot, int64_t i0, int64_t i1, float* scores, const float* qpad, int64_t ldq) {
-  const Window& win = *p.win;
-  const int64_t n = p.t * win.count;
-  float res[QB * CB];
-  const float* qp[QB];
-  const float* cp[CB];
-  for (int64_t tau = 0; tau < p.t; ++tau) {
-    const float* frame = p.ctx + tau * p.h * p.w * p.d;
-    for (int64_t u = std::max<int64_t>(0, i0 - win.ry); u < std::min(p.h, i1 + win.ry); ++u) {
-      const float* crow = frame + u * p.w * p.d;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t dy = u - i;
-        if (dy < -win.ry || dy > win.ry) continue;
-        const int c = win.half[dy + win.ry];
-        if (c < 0) continue;
-        const float* qrow = qpad ? qpad + (i - i0) * p.w * ldq : p.cur + i * p.w * p.d;
-        float* srow = scores + (i - i0) * p.w * n + tau * win.count + win.start[dy + win.ry] + c;
-        for (int64_t j0 = 0; j0 < p.w; j0 += QB) {
-          const int64_t nq = std::min<int64_t>(QB, p.w - j0);
           for (int a = 0; a < QB; ++a) qp[a] = qrow + (j0 + std::min<int64_t>(a, nq - 1)) * ldq;
+          // Candidate columns of the band: the union of the nq queries' intervals, 3 at a time;
+          // products outside a query's own interval (the band's corners) are computed and dropped.
           const int64_t vlo = std::max<int64_t>(0, j0 - c), vhi = std::min<int64_t>(p.w - 1, j0 + nq - 1 + c);
           for (int64_t vb = vlo; vb <= vhi; vb += CB) {
             const int64_t nc = std::min<int64_t>(CB, vhi - vb + 1);
@@ -324,14 +240,15 @@ at::Tensor topk_propagate_cpu(const at::Tensor& current, const at::Tensor& conte
     // One scratch per chunk of work items, never per query: [TILE_ROWS*w, t, K] scores.
     std::vector<float> scores(static_cast<size_t>(TILE_ROWS * w * n));
     std::vector<float> spill;
-    std::vector<float> qpad(static_cast<size_t>(TILE_ROWS * w * (d + 16)));
+    const int64_t ldq = d + 16;
+    std::vector<float> qpad(static_cast<size_t>(TILE_ROWS * w * ldq));
     for (int64_t tile = first; tile < last; ++tile) {
       const int64_t i0 = tile * TILE_ROWS, i1 = std::min(h, i0 + TILE_ROWS);
       std::fill(scores.begin(), scores.begin() + (i1 - i0) * w * n, NEG_INF);
-      if (getenv("DT_PAD")) {
-        for (int64_t r = 0; r < (i1 - i0) * w; ++r) std::copy(p.cur + (i0 * w + r) * d, p.cur + (i0 * w + r + 1) * d, qpad.data() + r * (d + 16));
-        score_rows_rect(p, dot_rect_avx2, i0, i1, scores.data(), qpad.data(), d + 16);
-      } else if (getenv("DT_RECT")) score_rows_rect(p, dot_rect_avx2, i0, i1, scores.data(), nullptr, d); else score_rows(p, dot, i0, i1, scores.data());
+      for (int64_t r = 0; r < (i1 - i0) * w; ++r) {
+        std::copy(p.cur + (i0 * w + r) * d, p.cur + (i0 * w + r + 1) * d, qpad.data() + r * ldq);
+      }
+      score_rows(p, dot, i0, i1, qpad.data(), ldq, scores.data());
       for (int64_t i = i0; i < i1; ++i) {
         for (int64_t j = 0; j < w; ++j) mix_query(p, scores.data() + ((i - i0) * w + j) * n, i, j, spill);
       }

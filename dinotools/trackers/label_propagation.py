@@ -157,8 +157,7 @@ class LabelPropagationTracker:
         state.frame_size = tuple(mask.shape)
         state.grid = tuple(features.shape[:2])
         state.add_ids(list(object_ids(mask)))
-        channels = self._downsample(state, mask)  # [h,w]
-        probs = F.one_hot(channels, state.num_channels).float()  # [h,w,M]
+        probs = self.mask_probs(state, mask)  # [h,w,M]
         state.anchors.append(ContextFrame(features, probs))
         labels = mask.astype(_label_dtype(state.ids))
         full = None
@@ -166,6 +165,11 @@ class LabelPropagationTracker:
             lut = _channel_lut(state.ids, int(mask.max()))
             full = F.one_hot(torch.from_numpy(lut[mask]), state.num_channels).permute(2, 0, 1).float()
         return FrameResult(index, labels, tuple(state.ids), full, probs if return_probs else None)
+
+    def mask_probs(self, state: TrackState, mask: np.ndarray) -> torch.Tensor:
+        """``[H,W]`` ids -> ``[h,w,M]`` one-hot probabilities at the patch grid, in ``state``'s
+        channels (ids not tracked count as background), downsampled as the first mask is."""
+        return F.one_hot(self._downsample(state, mask), state.num_channels).float()
 
     def _downsample(self, state: TrackState, mask: np.ndarray) -> torch.Tensor:
         """``[H,W]`` ids -> ``[h,w]`` long channel indices at the patch grid."""

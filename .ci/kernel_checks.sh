@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Kernel checks run by .ci/run after the package is installed:
+#  1. compile the CUDA kernel file with plain nvcc for sm_80 and sm_90 (when nvcc exists) and print
+#     ptxas register / shared-memory figures; the .cu includes only CUDA headers, so no CUDA torch needed;
+#  2. run the whole asv suite once (every benchmarks/bench_*.py module asv discovers); any failed
+#     benchmark fails this script.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+NVCC="${NVCC:-$(command -v nvcc || true)}"
+if [[ -z "$NVCC" && -x /usr/local/cuda/bin/nvcc ]]; then NVCC=/usr/local/cuda/bin/nvcc; fi
+if [[ -n "$NVCC" ]]; then
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  for cu in csrc/cuda/*.cu; do
+    for arch in 80 90; do
+      echo "== nvcc $cu sm_$arch"
+      # pipefail keeps nvcc's exit status; c++filt (when present) makes the kernel names readable.
+      "$NVCC" -std=c++17 -O3 -arch="sm_$arch" -Xptxas -v -Icsrc -c "$cu" -o "$tmp/k_$arch.o" 2>&1 \
+        | { if command -v c++filt >/dev/null; then c++filt; else cat; fi; } \
+        | grep -E "error|warning|Compiling entry|Used"
+    done
+  done
+else
+  echo "== nvcc not found: CUDA kernel compile check skipped"
+fi
+
+echo "== asv (benchmarks/)"
+cd benchmarks
+asv machine --yes >/dev/null
+log="$(mktemp)"
+# asv exits 0 even when a benchmark fails, so the log is checked too.
+set +e
+asv run --python=same --quick --show-stderr 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [[ $status -ne 0 ]] || grep -qE '(^|[[:space:]])failed($|[[:space:]])|Traceback|asv: benchmark failed' "$log"; then
+  echo "kernel_checks: asv run reported failures (exit status $status)" >&2
+  exit 1
+fi
+echo "kernel_checks: OK"

@@ -1,0 +1,1 @@
+"""asv benchmark suite of dinotools (see asv.conf.json)."""

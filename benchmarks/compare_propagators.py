@@ -1,0 +1,170 @@
+"""Speed and peak-memory ratios of every propagator against the dense reference, side by side in one run.
+
+Usage: python benchmarks/compare_propagators.py [--grid 60x107] [--t 8] [--D 1024] [--M 5] [--repeats 3]
+       [--rounds 1] [--threads N]
+
+Each implementation runs in a fresh subprocess (so one's peak memory cannot hide another's): the
+worker builds the inputs in place, records its peak RSS, runs one warm-up call and ``repeats`` timed
+calls, and reports the median time and (peak RSS after - peak RSS before the calls), i.e. the extra
+memory the propagation needed. With ``--rounds`` > 1 the whole sequence repeats and medians across
+rounds are printed, which evens out a shared machine. On a GPU (fused-cuda, reference-cuda) times
+use synchronisation and memory is ``torch.cuda.max_memory_allocated`` above the inputs; the bf16 row
+is compared with a roofline bound measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CPU_IMPLS = ["reference", "torch", "fused"]
+GPU_IMPLS = ["reference-cuda", "fused-cuda", "fused-cuda-bf16"]
+SETTINGS = dict(size=12, shape="circle", topk=5, temperature=0.2)
+
+
+def _inputs(h, w, t, d, m, device, dtype):
+    """Inputs built in place, so building them leaves no transient peak above their own size."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    cur = torch.empty(h, w, d).normal_(generator=g)
+    ctx = torch.empty(t, h, w, d).normal_(generator=g)
+    for x in (cur, ctx):
+        x.div_(torch.linalg.vector_norm(x, dim=-1, keepdim=True))
+    probs = torch.empty(t, h, w, m).normal_(generator=g).mul_(3).softmax(dim=-1)
+    return cur.to(device, dtype), ctx.to(device, dtype), probs.to(device)
+
+
+def worker(impl, h, w, t, d, m, repeats, threads):
+    """Runs in the subprocess: prints one JSON line {seconds, extra_mib, ...}."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    sys.path.insert(0, HERE)
+    from bench_propagate import make_propagator
+
+    cuda = "-cuda" in impl
+    dtype = torch.bfloat16 if impl.endswith("-bf16") else torch.float32
+    prop = make_propagator(impl.removesuffix("-bf16"))
+    inputs = _inputs(h, w, t, d, m, "cuda" if cuda else "cpu", dtype)
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    sync()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    prop(*inputs, **SETTINGS)  # warm-up (also counts for the peak)
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        prop(*inputs, **SETTINGS)
+        sync()
+        times.append(time.perf_counter() - start)
+    if cuda:
+        extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        extra = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    out = {"seconds": statistics.median(times), "extra_mib": extra}
+    if impl.endswith("-bf16"):
+        out["roofline_s"] = roofline_seconds(inputs, h, w, t, d, m)
+    print(json.dumps(out))
+
+
+def roofline_seconds(inputs, h, w, t, d, m):
+    """max(bytes that must be read / measured bandwidth, window MACs / measured bf16 matmul rate)."""
+    import torch
+
+    from dinotools.ops.window import window_offsets
+
+    def timed(fn, n=20):
+        fn()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - start) / n
+
+    buf = torch.empty(2**28, dtype=torch.uint8, device="cuda")  # 256 MiB copied: read + write
+    dst = torch.empty_like(buf)
+    bandwidth = 2 * buf.numel() / timed(lambda: dst.copy_(buf))
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    mac_rate = 8192**3 / timed(lambda: a @ a, 10)
+    offsets, _, _ = window_offsets(h, w, float(SETTINGS["size"]), SETTINGS["shape"])
+    oy, ox = offsets[:, 0], offsets[:, 1]
+    rows_ok = ((torch.arange(h)[:, None] + oy[None]) >= 0) & ((torch.arange(h)[:, None] + oy[None]) < h)  # [h,K]
+    cols_ok = ((torch.arange(w)[:, None] + ox[None]) >= 0) & ((torch.arange(w)[:, None] + ox[None]) < w)  # [w,K]
+    inside = rows_ok.sum(0) * cols_ok.sum(0)  # [K] queries whose slot k lies inside the frame
+    macs = float(inside.sum()) * t * d  # sum over queries of in-frame candidates x D
+    nbytes = sum(x.numel() * x.element_size() for x in inputs) + h * w * m * 4
+    return max(nbytes / bandwidth, macs / mac_rate)
+
+
+def run(args):
+    impls = CPU_IMPLS + (GPU_IMPLS if args.gpu else [])
+    h, w = map(int, args.grid.split("x"))
+    rows = {impl: [] for impl in impls}
+    for _ in range(args.rounds):
+        for impl in impls:
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--grid", args.grid, "--t",
+                   str(args.t), "--D", str(args.D), "--M", str(args.M), "--repeats", str(args.repeats),
+                   "--threads", str(args.threads)]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                tail = (res.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"{impl}: skipped ({tail})")
+                rows.pop(impl, None)
+                continue
+            if impl in rows:
+                rows[impl].append(json.loads(res.stdout.strip().splitlines()[-1]))
+    print(f"\ngrid {h}x{w}, t={args.t}, D={args.D}, M={args.M}, {SETTINGS}, threads={args.threads or 'default'}, "
+          f"median of {args.repeats} calls x {args.rounds} round(s)")
+    print(f"{'implementation':>16} {'seconds':>9} {'extra MiB':>10} {'speed vs ref':>13} {'memory vs ref':>14}")
+    med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in rows.items() if v}
+    for impl, r in med.items():
+        ref = med.get("reference-cuda" if "-cuda" in impl else "reference")
+        speed = f"{ref['seconds'] / r['seconds']:.1f}x" if ref else "-"
+        mem = f"1/{ref['extra_mib'] / max(r['extra_mib'], 1e-3):.0f}" if ref else "-"
+        print(f"{impl:>16} {r['seconds']:9.4f} {r['extra_mib']:10.1f} {speed:>13} {mem:>14}")
+    if "fused" in med and "torch" in med:
+        print(f"fused CPU vs PyTorch windowed: {med['torch']['seconds'] / med['fused']['seconds']:.1f}x faster")
+    if "fused-cuda-bf16" in med:
+        r = med["fused-cuda-bf16"]
+        print(f"fused CUDA bf16: {r['seconds'] / r['roofline_s']:.1f}x the roofline bound ({r['roofline_s']*1e3:.3f} ms)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", default="60x107")
+    ap.add_argument("--t", type=int, default=8)
+    ap.add_argument("--D", type=int, default=1024)
+    ap.add_argument("--M", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: torch's default)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        h, w = map(int, args.grid.split("x"))
+        worker(args.worker, h, w, args.t, args.D, args.M, args.repeats, args.threads)
+        return
+    import torch
+
+    args.gpu = torch.cuda.is_available()
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""``--resume``: same frames in the context, probabilities one-hot from the written PNGs; SIGKILL-safe outputs."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dinotools import create_tracker, resume
+from dinotools.cli import build_parser, main
+from dinotools.demo import make_clip
+from dinotools.io.masks import read_mask, write_mask
+
+TRACKER = dict(backbone="baseline", propagator="torch", max_context=3)
+
+
+def _args(frames, masks, out, short_side):
+    return ["--frames", str(frames), "--mask", str(masks), "--output", str(out), "--backbone", "baseline",
+            "--propagator", "torch", "--max-context", "3", "--short-side", str(short_side), "--no-progress"]
+
+
+def _clip(tmp_path, n, size, late_object=True):
+    """Demo clip frames on disk; masks folder: frame 0 (ids 1-3) and, optionally, frame 6 adding id 4."""
+    frames, gt = make_clip(n, size)
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(tmp_path / "frames" / f"{i:05d}.png", compress_level=1)
+    masks = {0: gt[0]}
+    if late_object:
+        m = np.zeros_like(gt[0])
+        m[-24:-4, 4:28] = 4  # a fourth object, introduced on frame 6
+        masks[6] = m
+    for i, m in masks.items():
+        write_mask(tmp_path / "masks" / f"{i:05d}.png", m)
+    return frames, masks
+
+
+def _oracle(frames, masks, k, short_side):
+    """An uninterrupted run in which, at frame ``k``, the probabilities of every context frame except
+    the first mask frame become one-hot of that frame's labels: the semantics ``resume`` documents."""
+    tracker = create_tracker("label-propagation", short_side=short_side, **TRACKER)
+    state, made, labels = tracker.new_state(), [], []
+    for i, frame in enumerate(frames):
+        if i == k:
+            for cf in list(state.anchors)[1:] + list(state.recent):
+                j = next(j for c, j in made if c is cf)
+                cf.probs = tracker.mask_probs(state, labels[j])
+        res = tracker.step(state, tracker.encode([frame])[0], frame.shape[:2], masks.get(i))
+        made += [(cf, i) for cf in list(state.anchors) + list(state.recent) if not any(c is cf for c, _ in made)]
+        labels.append(res.labels)
+    return labels
+
+
+def _interrupt(out, k, argv):
+    """What a run killed after writing frames 0..k-1 leaves: those PNGs, a temp file, the run record."""
+    for p in out.glob("*.png"):
+        if int(p.stem) >= k:
+            p.unlink()
+    (out / f".{k:05d}.png.x1y2.tmp").write_bytes(b"\x89PNG half")
+    resume.write_manifest(out, resume.run_settings(build_parser().parse_args(argv), len(list(out.parent.glob("frames/*")))))
+
+
+@pytest.mark.parametrize("k", [4, 11])  # before and after the second mask frame (6)
+def test_resume_follows_documented_semantics(tmp_path, k):
+    frames, masks = _clip(tmp_path, 18, (96, 128))
+    out = tmp_path / "out"
+    argv = _args(tmp_path / "frames", tmp_path / "masks", out, 96)
+    assert main(argv) == 0
+    full = [read_mask(out / f"{i:05d}.png") for i in range(len(frames))]
+    _interrupt(out, k, argv)
+    assert main(argv + ["--resume"]) == 0
+    expected = _oracle(frames, masks, k, 96)
+    for i in range(len(frames)):  # exact, frame by frame
+        np.testing.assert_array_equal(read_mask(out / f"{i:05d}.png"), expected[i], err_msg=f"frame {i}")
+    assert not list(out.glob(".*"))  # temp file removed, run record removed at the end
+    changed = sum(int((full[i] != expected[i]).any()) for i in range(k, len(frames)))
+    print(f"k={k}: {changed} of {len(frames) - k} resumed frames differ from the uninterrupted run")
+
+
+def test_resume_refusals(tmp_path, capsys):
+    _clip(tmp_path, 8, (64, 96), late_object=False)
+    out = tmp_path / "out"
+    argv = _args(tmp_path / "frames", tmp_path / "masks", out, 64)
+    assert main(argv) == 0
+    assert main(argv + ["--resume"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    (out / "00005.png").unlink()
+    assert main(argv + ["--resume"]) == 2  # finished runs leave no run record: unknown settings
+    assert "no record of an unfinished run" in capsys.readouterr().err
+    _interrupt(out, 5, argv)
+    assert main(_args(tmp_path / "frames", tmp_path / "masks", out, 96) + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "short_side 64 -> 96" in err and err.count("\n") == 1
+    assert main(argv + ["--resume", "--overwrite"]) == 2
+    assert main(argv + ["--resume", "--overlay", str(tmp_path / "o.mp4")]) == 2
+    assert not (out / "00005.png").exists()  # none of the refusals wrote anything
+
+
+def test_sigkill_midway_then_resume(tmp_path):
+    frames, masks = _clip(tmp_path, 48, (160, 224), late_object=False)
+    out = tmp_path / "out"
+    argv = _args(tmp_path / "frames", tmp_path / "masks", out, 160)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "dinotools.run", *argv], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while len(list(out.glob("*.png"))) < 8 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    k = len(list(out.glob("*.png")))
+    assert 8 <= k < len(frames), f"the run was not killed midway ({k} outputs): {proc.stderr.read()[-500:]}"
+    for p in out.glob("*.png"):  # never a truncated PNG: all complete, all a prefix of the frames
+        assert read_mask(p).shape == (160, 224) and int(p.stem) < k
+    assert main(argv + ["--resume"]) == 0
+    expected = _oracle(frames, masks, k, 160)
+    for i in range(len(frames)):  # frames < k: the uninterrupted masks; frames >= k: the documented semantics
+        np.testing.assert_array_equal(read_mask(out / f"{i:05d}.png"), expected[i], err_msg=f"frame {i}, k={k}")
