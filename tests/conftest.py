@@ -41,3 +41,17 @@ def devices():
 @pytest.fixture(params=devices())
 def device(request):
     return request.param
+
+
+def write_demo_clip(tmp_path, n_frames, size):
+    """The demo clip written as PNG frames under ``tmp_path/frames``; returns (folder, ground-truth masks)."""
+    from PIL import Image
+
+    from dinotools.demo import make_clip
+
+    frames, gt = make_clip(n_frames, size)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"{i:05d}.png")
+    return folder, gt

@@ -3,13 +3,13 @@ import errno
 
 import numpy as np
 import pytest
+from conftest import write_demo_clip
 import torch
 from PIL import Image
 
 import dinotools.job
 from dinotools.backbones.baseline import ColorStatsBackbone
 from dinotools.cli import main
-from dinotools.demo import make_clip
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.registry import register_backbone, register_propagator
 
@@ -19,11 +19,7 @@ FAST = ["--backbone", "baseline", "--propagator", "torch", "--short-side", "48",
 @pytest.fixture
 def clip(tmp_path):
     """6 frames of 48x64 and their first mask; returns (frames dir, mask file, output dir)."""
-    frames, gt = make_clip(6, (48, 64))
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for i, f in enumerate(frames):
-        Image.fromarray(f).save(folder / f"{i:05d}.png")
+    folder, gt = write_demo_clip(tmp_path, 6, (48, 64))
     gt[0][:4, :4] = 1  # make sure id 1 is there even at this size
     write_mask(tmp_path / "mask.png", gt[0])
     return folder, tmp_path / "mask.png", tmp_path / "out"

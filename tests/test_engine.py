@@ -5,10 +5,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import write_demo_clip
 from PIL import Image
 
 from dinotools.cli import main
-from dinotools.demo import make_clip
 from dinotools.engine import Prefetch, Writer
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.io.probs import read_probs, stretch
@@ -19,11 +19,7 @@ FAST = ["--backbone", "baseline", "--propagator", "torch", "--no-progress"]
 @pytest.fixture
 def clip(tmp_path):
     """24 frames of the demo clip at 96x128 with its 3-object first mask: (frames dir, mask file)."""
-    frames, gt = make_clip(24, (96, 128))
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for i, f in enumerate(frames):
-        Image.fromarray(f).save(folder / f"{i:05d}.png")
+    folder, gt = write_demo_clip(tmp_path, 24, (96, 128))
     write_mask(tmp_path / "mask.png", gt[0])
     return folder, tmp_path / "mask.png"
 
