@@ -236,7 +236,11 @@ def cmd_info() -> int:
         print(f"  -> propagator 'auto' uses the PyTorch implementation; {_ext.BUILD_HINT}")
     from .propagators import auto_propagator
 
-    print(f"propagator 'auto' resolves to: {type(auto_propagator()).__name__}")
+    auto = auto_propagator()
+    choice = getattr(auto, "name", type(auto).__name__)
+    if choice == "auto":  # per-call dispatch: the build has no CUDA kernels
+        choice = "fused on CPU inputs, torch (PyTorch) on CUDA inputs"
+    print(f"propagator 'auto' resolves to: {choice}")
     return 0
 
 
