@@ -244,10 +244,15 @@ def cmd_info() -> int:
     return 0
 
 
+def setup_logging(verbose: int) -> None:
+    """-v info, -vv debug; warnings otherwise (shared by every dinotools command line)."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    setup_logging(args.verbose)
     try:
         if args.list:
             return cmd_list()

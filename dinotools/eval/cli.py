@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..cli import setup_logging
 from ..errors import UserError
 from ..registry import ComponentError
 from .dataset import DavisDataset
@@ -136,8 +136,7 @@ def cmd_track(args, dataset: DavisDataset) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    setup_logging(args.verbose)
     try:
         if args.max_frames is not None and args.max_frames < 3:
             raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")

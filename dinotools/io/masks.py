@@ -5,6 +5,7 @@ mask whose only values are {0, 255} is a DAVIS-2016 binary mask and reads as one
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -14,6 +15,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 MAX_PNG_ID = 255  # an indexed PNG holds ids 0..255
 
@@ -114,8 +117,6 @@ def fit_mask(mask: np.ndarray, frame_size: Tuple[int, int], where: str, toleranc
     half-resolution annotation) is resized with nearest-neighbour and a warning naming both
     sizes; any other mismatch is an error naming both sizes.
     """
-    import logging
-
     h, w = frame_size
     mh, mw = mask.shape
     if (mh, mw) == (h, w):
@@ -125,7 +126,7 @@ def fit_mask(mask: np.ndarray, frame_size: Tuple[int, int], where: str, toleranc
             f"{where} is {mw}x{mh} but the frames are {w}x{h}: the aspect ratios differ, so the mask "
             f"does not belong to these frames (resize it to {w}x{h})"
         )
-    logging.getLogger(__name__).warning(
+    log.warning(
         "%s is %dx%d but the frames are %dx%d; resized with nearest-neighbour", where, mw, mh, w, h
     )
     resized = Image.fromarray(mask.astype(np.int32), mode="I").resize((w, h), Image.NEAREST)
