@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--vit-sequence", default="car-shadow")
     ap.add_argument("--dtype", default=None)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--propagator", default="torch")
+    ap.add_argument("--propagator", default="auto", help="as the CLI: fused when built")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prefetch", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)

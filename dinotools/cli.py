@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--batch-size", type=int, default=1, help="frames per backbone batch")
     tp.add_argument("--prefetch", type=int, default=2,
                     help="batches decoded and encoded ahead in background threads (0: plain loop, one thread)")
+    tp.add_argument("--backbone-workers", type=int, default=None, metavar="N",
+                    help="threads encoding batches at once when --prefetch > 0, each with an equal share of the "
+                         "CPU threads (default: 2 on CPU, 1 on CUDA)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
     return p
@@ -126,6 +129,8 @@ def cmd_track(args) -> int:
         raise UserError("--resume continues an interrupted run and --overwrite starts again: give one of them")
     if args.prefetch < 0 or args.batch_size < 1:
         raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {args.prefetch}, {args.batch_size})")
+    if args.backbone_workers is not None and args.backbone_workers < 1:
+        raise UserError(f"--backbone-workers must be >= 1 (got {args.backbone_workers})")
     if args.save_probs is not None:
         args.save_probs = args.output / "probs" if args.save_probs is True else Path(args.save_probs)
     source = open_frames(args.frames or args.video)
@@ -162,7 +167,7 @@ def cmd_track(args) -> int:
         report = run_job(
             tracker, source, masks, args.output, overlay=args.overlay, batch_size=args.batch_size,
             initializer=initializer, discover_every=args.discover_every, progress=not args.no_progress,
-            prefetch=args.prefetch, save_probs=args.save_probs, start=start,
+            prefetch=args.prefetch, workers=args.backbone_workers, save_probs=args.save_probs, start=start,
         )
     except BaseException:
         if not any(args.output.glob("*.png")):  # nothing to resume: leave the folder as it was
@@ -204,6 +209,7 @@ def _out_of_memory(exc, args) -> str:
         f"out of GPU memory ({first_line(exc)[:160]}). To use less: a smaller --short-side (now {args.short_side}), "
         f"--dtype bf16 (now {args.dtype or 'fp32'}), a shorter --max-context (now {args.max_context}), "
         f"--batch-size 1 (now {args.batch_size}), --prefetch 1 (now {args.prefetch})"
+        + (f", --backbone-workers 1 (now {args.backbone_workers})" if (args.backbone_workers or 1) > 1 else "")
     )
 
 

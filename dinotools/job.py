@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .engine import Writer
+from .engine import Writer, default_workers
 from .errors import InputError
 from .io.frames import FrameSource
 from .io.masks import MAX_PNG_ID, write_mask
@@ -48,18 +48,22 @@ def run_job(
     discover_every: Optional[int] = None,
     progress: bool = True,
     prefetch: int = 2,
+    workers: Optional[int] = None,
     save_probs: Optional[Path] = None,
     start: int = 0,
 ) -> RunReport:
     """Track ``source`` from ``masks`` ({index: array or path}) and write ``output/<name>.png``.
 
     ``prefetch`` batches are decoded and encoded ahead in background threads and PNGs are written
-    by a background thread (``prefetch=0``: the plain loop, every stage in this thread).
+    by a background thread (``prefetch=0``: the plain loop, every stage in this thread);
+    ``workers`` backbone threads encode (default ``dinotools.engine.default_workers``).
     ``save_probs``: folder for per-frame ``<name>.npz`` probabilities (``dinotools.io.probs``).
     ``start > 0`` resumes: frames ``< start`` have outputs, the context is rebuilt from them
     (``dinotools.resume``). Memory stays flat: only bounded queues and the context are held.
     """
     report = RunReport(extra={"engine": "pipelined" if prefetch > 0 else "plain"})
+    if prefetch > 0:
+        report.extra["backbone_workers"] = default_workers(tracker) if workers is None else workers
     names = source.names
     overlay_writer = OverlayWriter(overlay) if overlay else None
     frames = _KeepFrames(source, keep=overlay_writer is not None)
@@ -76,7 +80,7 @@ def run_job(
     writer = Writer(depth=max(4, prefetch * batch_size) if prefetch > 0 else 0)
     bar = Progress(len(names), enabled=progress)
     results = _results(tracker, frames, masks, batch_size=batch_size, initializer=initializer,
-                       discover_every=discover_every, prefetch=prefetch, stats=report, state=state,
+                       discover_every=discover_every, prefetch=prefetch, workers=workers, stats=report, state=state,
                        return_probs=save_probs is not None)
     try:
         for res in results:

@@ -60,6 +60,7 @@ def track_video(
     discover_every: Optional[int] = None,
     discovery: Optional[DiscoveryConfig] = None,
     prefetch: int = 0,
+    workers: Optional[int] = None,
     stats=None,
     state=None,
 ) -> Iterator[FrameResult]:
@@ -72,7 +73,8 @@ def track_video(
     Features are computed ``batch_size`` frames at a time; propagation stays sequential.
 
     ``prefetch > 0`` decodes and encodes that many batches ahead in background threads (see
-    ``dinotools.engine``); ``stats.add(stage, seconds)`` receives decode/backbone/propagate
+    ``dinotools.engine``) with ``workers`` backbone threads (default: 2 on CPU, 1 on
+    CUDA); ``stats.add(stage, seconds)`` receives decode/backbone/propagate
     times; ``state`` continues a prepared ``TrackState`` (resume): ``frames`` then start at
     frame ``state.next_index``. Close the generator to stop the background threads early.
     """
@@ -89,7 +91,8 @@ def track_video(
     stats = stats or _NoStats()
     state = state if state is not None else tracker.new_state()
     index = state.next_index
-    batches, close = feature_batches(tracker, frames, batch_size, stats, prefetch=prefetch, start=index)
+    batches, close = feature_batches(tracker, frames, batch_size, stats, prefetch=prefetch, start=index,
+                                     workers=workers)
     try:
         for batch, feats in batches:
             for frame, f in zip(batch, feats):

@@ -5,11 +5,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_demo_clip
 from PIL import Image
 
 from dinotools.cli import main
-from dinotools.engine import Prefetch, Writer
+from dinotools.engine import Prefetch, StageError, Writer, feature_batches
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.io.probs import read_probs, stretch
 
@@ -52,6 +53,82 @@ def test_prefetch_close_stops_the_producer():
     assert not any(t.name == "test" and t.is_alive() for t in threading.enumerate())
 
 
+class _SlowEncoder:
+    """A tracker stand-in: ``encode`` returns each frame's value (so order can be checked), records the
+    intra-op thread count it ran with, sleeps longer on early batches (so workers finish out of
+    order), and raises on frame ``bad``."""
+
+    device = "cpu"
+
+    def __init__(self, bad=None):
+        self.bad, self.threads = bad, set()
+
+    def encode(self, batch):
+        self.threads.add(torch.get_num_threads())
+        values = [int(f[0, 0, 0]) for f in batch]
+        if self.bad in values:
+            raise RuntimeError(f"backbone exploded on {self.bad}")
+        time.sleep(0.02 * (values[0] % 3 == 0))
+        return torch.tensor(values, dtype=torch.float32)[:, None, None, None]  # [B,1,1,1]
+
+
+class _Stats:
+    def add(self, stage, seconds):
+        pass
+
+
+def _frames(n, corrupt_at=None):
+    for i in range(n):
+        if i == corrupt_at:
+            raise ValueError(f"frame {i} is corrupt")
+        yield np.full((2, 2, 3), i, np.uint8)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("prefetch", [0, 1, 4])
+def test_feature_batches_keep_frame_order(workers, prefetch):
+    tracker, before = _SlowEncoder(), torch.get_num_threads()
+    batches, close = feature_batches(tracker, _frames(23), 3, _Stats(), prefetch=prefetch, workers=workers)
+    got = [(int(f[0, 0, 0]), int(v)) for batch, feats in batches for f, v in zip(batch, feats.flatten())]
+    close()
+    assert got == [(i, i) for i in range(23)]  # every frame once, in order, with its own features
+    assert torch.get_num_threads() == before  # the consumer's thread count is given back
+    if prefetch and workers > 1 and before > 1:
+        assert tracker.threads == {max(1, before // workers)}  # the cores are shared out, not oversubscribed
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_feature_batches_errors_come_after_the_frames_before_them(prefetch):
+    """A corrupt frame in the middle of a batch: the frames before it are still encoded and yielded."""
+    batches, close = feature_batches(_SlowEncoder(), _frames(20, corrupt_at=10), 4, _Stats(), prefetch=prefetch,
+                                     workers=2)
+    seen = []
+    with pytest.raises(ValueError, match="frame 10 is corrupt"):
+        for batch, _ in batches:
+            seen += [int(f[0, 0, 0]) for f in batch]
+    close()
+    assert seen == list(range(10))
+    batches, close = feature_batches(_SlowEncoder(bad=13), _frames(20), 4, _Stats(), prefetch=prefetch, workers=2)
+    seen = []
+    with pytest.raises(StageError, match="frames 12-15"):
+        for batch, _ in batches:
+            seen += [int(f[0, 0, 0]) for f in batch]
+    close()
+    assert seen == list(range(12))
+
+
+def test_feature_batches_close_early_stops_the_workers():
+    before = torch.get_num_threads()
+    batches, close = feature_batches(_SlowEncoder(), _frames(10**6), 2, _Stats(), prefetch=2, workers=2)
+    next(batches)
+    close()
+    close()  # idempotent
+    time.sleep(0.1)
+    assert not any(t.name.startswith(("dinotools-backbone", "dinotools-decode")) and t.is_alive()
+                   for t in threading.enumerate())
+    assert torch.get_num_threads() == before
+
+
 def test_writer_keeps_order_and_stops_at_the_first_error():
     done = []
 
@@ -69,14 +146,14 @@ def test_writer_keeps_order_and_stops_at_the_first_error():
     assert done == [0, 1, 2, 3, 4]  # everything before the failure, nothing after it
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_pipelined_equals_plain(clip, tmp_path, batch):
+@pytest.mark.parametrize("batch, workers", [(1, 1), (3, 2)])
+def test_pipelined_equals_plain(clip, tmp_path, batch, workers):
     frames, mask = clip
     out = {}
     for prefetch in (0, 2):
         out[prefetch] = tmp_path / f"out{prefetch}"
         args = ["--frames", str(frames), "--mask", str(mask), "--output", str(out[prefetch]), "--short-side", "96",
-                "--prefetch", str(prefetch), "--batch-size", str(batch), *FAST]
+                "--prefetch", str(prefetch), "--batch-size", str(batch), "--backbone-workers", str(workers), *FAST]
         assert main(args) == 0
     names = sorted(p.name for p in frames.iterdir())
     for name in names:  # exact: the engine changes where stages run, never what they compute

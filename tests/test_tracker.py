@@ -43,6 +43,16 @@ def test_notebook_loop_cases(fixtures_dir, propagator, batch_size):
         np.testing.assert_array_equal(out, case["expected"].numpy())
 
 
+@pytest.mark.parametrize("channels", [1, 2, 5, 40])
+def test_first_argmax_matches_torch_argmax_with_ties(channels):
+    """The fast channel argmax against torch.argmax(dim=0), on stretched values full of ties (0 and 1)."""
+    from dinotools.trackers.label_propagation import first_argmax
+
+    g = torch.Generator().manual_seed(channels)
+    x = torch.randint(0, 3, (channels, 37, 53), generator=g).float() / 2  # values 0, 0.5, 1: many ties
+    np.testing.assert_array_equal(first_argmax(x).numpy(), x.argmax(dim=0).numpy())
+
+
 def test_registered_backbone_and_probs():
     @dinotools.register_backbone("test-constant-colour", override=True)
     class Colour(dinotools.create_backbone("baseline").__class__):
