@@ -3,7 +3,8 @@
     python benchmarks/compare_engine.py                       # baseline on davis2016-mini + vits16 random
     python benchmarks/compare_engine.py --skip-baseline --frames 20 --rounds 7
     python benchmarks/compare_engine.py --skip-vit --short-side 960
-    python benchmarks/compare_engine.py --device cuda --vit vitl16 --vit-short-side 960 --dtype bf16
+    python benchmarks/compare_engine.py --device cuda --skip-baseline --vit vitl16 --vit-short-side 960 \
+        --dtype bf16 --batch 8 --notebook        # the H200 target: pipelined bf16 vs the notebook's fp32 loop
 
 Part 1 tracks every davis2016-mini sequence with the weight-free baseline backbone and prints
 the per-stage report of each engine. Part 2 tracks one sequence with a DINOv3 backbone of
@@ -52,7 +53,7 @@ class _Head:
         return itertools.islice(iter(self.source), len(self.names))
 
 
-def _run_all(tracker, seqs, prefetch: int, batch: int, limit: Optional[int] = None):
+def _run_all(tracker, seqs, prefetch: int, batch: int, workers: Optional[int] = None, limit: Optional[int] = None):
     """Tracks every sequence; returns (wall seconds, CPU seconds, summed stage seconds, frames)."""
     stages, frames = {}, 0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -61,26 +62,32 @@ def _run_all(tracker, seqs, prefetch: int, batch: int, limit: Optional[int] = No
             out = Path(tmp) / frames_dir.name
             out.mkdir()
             rep = run_job(tracker, _Head(open_frames(frames_dir), limit), {0: mask}, out, batch_size=batch, progress=False,
-                          prefetch=prefetch).summary()
+                          prefetch=prefetch, workers=workers).summary()
             frames += rep["frames"]
             for k, v in rep["stage_seconds"].items():
                 stages[k] = stages.get(k, 0.0) + v
     return time.perf_counter() - t0, time.process_time() - c0, stages, frames
 
 
-def compare(title: str, tracker, seqs, rounds: int, batch: int, prefetch: int, limit: Optional[int]) -> None:
-    """Three engines in interleaved rounds: the per-frame loop (batch 1, one thread), the plain loop
-    with the same batch, and the pipelined engine; ratios are per round, then the median."""
-    _run_all(tracker, seqs[:1], prefetch, batch, batch * 2)  # warm-up: first-call allocations, kernel choice
-    configs = {"plain, batch 1": (0, 1), f"plain, batch {batch}": (0, batch),
-               f"pipelined, batch {batch}": (prefetch, batch)}
+def compare(title: str, tracker, seqs, rounds: int, batch: int, prefetch: int, limit: Optional[int],
+            workers: Optional[int] = None, notebook=None) -> None:
+    """The engines in interleaved rounds: the per-frame loop (batch 1, one thread), the plain loop
+    with the same batch, the pipelined engine and, given ``notebook`` (a tracker set up as the
+    notebook: fp32, dense reference propagation), the notebook-style loop. Ratios are per round,
+    then the median."""
+    configs = {"plain, batch 1": (tracker, 0, 1, None), f"plain, batch {batch}": (tracker, 0, batch, None),
+               f"pipelined, batch {batch}": (tracker, prefetch, batch, workers)}
+    if notebook is not None:
+        configs = {"notebook-style loop": (notebook, 0, 1, None), **configs}
+    for trk, *_ in configs.values():  # warm-up: first-call allocations, kernel choice
+        _run_all(trk, seqs[:1], prefetch, batch, workers, batch * 2)
     times = {name: [] for name in configs}
     cpu = {name: [] for name in configs}
     stages = {}
     for r in range(rounds):
         names = list(configs) if r % 2 == 0 else list(configs)[::-1]
         for name in names:
-            wall, cpu_s, st, frames = _run_all(tracker, seqs, *configs[name], limit)
+            wall, cpu_s, st, frames = _run_all(*configs[name][:1], seqs, *configs[name][1:], limit)
             times[name].append(wall)
             cpu[name].append(cpu_s)
             stages[name] = st
@@ -91,8 +98,10 @@ def compare(title: str, tracker, seqs, rounds: int, batch: int, prefetch: int, l
         st = ", ".join(f"{k} {v:.2f}s" for k, v in stages[name].items())
         print(f"  {name:20s}: median {med:.2f}s ({frames / med:.2f} fps), CPU {med_cpu:.1f}s "
               f"({med_cpu / med:.2f} cores busy); stages of the last round: {st}")
-    piped = list(configs)[2]
-    for base in list(configs)[:2]:
+    piped = f"pipelined, batch {batch}"
+    for base in configs:
+        if base == piped:
+            continue
         ratios = [b / p for b, p in zip(times[base], times[piped])]
         print(f"  speed-up {piped} over {base}: median of per-round ratios {statistics.median(ratios):.2f} "
               f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
@@ -109,6 +118,9 @@ def main() -> None:
     ap.add_argument("--propagator", default="auto", help="as the CLI: fused when built")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prefetch", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="backbone workers of the pipelined engine (default auto)")
+    ap.add_argument("--notebook", action="store_true",
+                    help="also time the notebook-style loop: fp32, batch 1, dense reference propagation")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--frames", type=int, default=None, help="first N frames of each sequence (default all)")
     ap.add_argument("--skip-baseline", action="store_true")
@@ -119,13 +131,19 @@ def main() -> None:
         tracker = create_tracker("label-propagation", backbone="baseline", short_side=args.short_side, **common)
         seqs = _sequences(["blackswan", "car-shadow", "dog", "motocross-jump"])
         compare(f"baseline backbone, davis2016-mini, short side {args.short_side}", tracker, seqs, args.rounds,
-                args.batch, args.prefetch, args.frames)
+                args.batch, args.prefetch, args.frames, args.workers)
     if not args.skip_vit:
         kwargs = {"weights": "random", **({"dtype": args.dtype} if args.dtype else {})}
         tracker = create_tracker("label-propagation", backbone=args.vit, short_side=args.vit_short_side,
                                  backbone_kwargs=kwargs, **common)
-        compare(f"{args.vit} (random weights), {args.vit_sequence}, short side {args.vit_short_side}", tracker,
-                _sequences([args.vit_sequence]), args.rounds, args.batch, args.prefetch, args.frames)
+        notebook = None
+        if args.notebook:
+            notebook = create_tracker("label-propagation", backbone=args.vit, short_side=args.vit_short_side,
+                                      backbone_kwargs={"weights": "random", "dtype": "fp32"}, propagator="reference",
+                                      device=args.device)
+        compare(f"{args.vit} (random weights, {args.dtype or 'fp32'}), {args.vit_sequence}, short side "
+                f"{args.vit_short_side}", tracker, _sequences([args.vit_sequence]), args.rounds, args.batch,
+                args.prefetch, args.frames, args.workers, notebook)
 
 
 if __name__ == "__main__":
