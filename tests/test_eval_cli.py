@@ -53,10 +53,11 @@ def test_track_needs_backbone(tmp_path, capsys):
     assert "--backbone" in capsys.readouterr().err
 
 
-def test_track_end_to_end_baseline(tmp_path, capsys):
+@pytest.mark.parametrize("engine", [[], ["--prefetch", "2", "--batch-size", "2", "--backbone-workers", "2"]])
+def test_track_end_to_end_baseline(tmp_path, capsys, engine):
     root = shared_path("data", "davis2016-mini")
     args = ["--davis", str(root), "--track", "--backbone", "baseline", "--short-side", "64",
-            "--sequences", "car-shadow", "--max-frames", "6", "--out", str(tmp_path)]
+            "--sequences", "car-shadow", "--max-frames", "6", "--out", str(tmp_path), *engine]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "fps" in out and "peak RAM" in out

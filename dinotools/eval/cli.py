@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=1, help="frames encoded per backbone call (default 1)")
     t.add_argument("--prefetch", type=int, default=0,
                    help="batches decoded/encoded ahead in background threads (default 0)")
+    t.add_argument("--backbone-workers", type=int, default=None, metavar="N",
+                   help="with --prefetch: threads encoding batches at once (default: 2 on CPU, 1 on CUDA)")
     t.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
                    help="sweep tracker arguments, e.g. --grid topk=3,5 temperature=0.1,0.2 size=8,12")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -111,7 +113,8 @@ def cmd_track(args, dataset: DavisDataset) -> int:
         tracker = create_tracker(args.tracker, backbone=backbone, **kwargs)
         # Each setting keeps its own PNGs and reports, so any of them can be re-scored later.
         out = out_root / setting_name(setting) if args.grid else out_root
-        run = track_dataset(tracker, dataset, out, batch_size=args.batch_size, prefetch=args.prefetch)
+        run = track_dataset(tracker, dataset, out, batch_size=args.batch_size, prefetch=args.prefetch,
+                            workers=args.backbone_workers)
         evaluation = evaluate_results(None, out, dataset=dataset, uint8_decay=args.official_decay)
         info = {"tracker": args.tracker, "backbone": args.backbone, "tracker_kwargs": kwargs,
                 "tracking": run.summary()}

@@ -58,10 +58,12 @@ def peak_rss_mb() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def _results(tracker, frames, first_mask: np.ndarray, run: TrackRun, batch_size: int, prefetch: int):
+def _results(tracker, frames, first_mask: np.ndarray, run: TrackRun, batch_size: int, prefetch: int,
+             workers: Optional[int]):
     """Per-frame results through the single loop; trackers with only ``track()`` use that."""
     if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
-        return track_video(tracker, frames, {0: first_mask}, batch_size=batch_size, prefetch=prefetch, stats=run)
+        return track_video(tracker, frames, {0: first_mask}, batch_size=batch_size, prefetch=prefetch,
+                           workers=workers, stats=run)
     return tracker.track(frames, first_mask)  # a plugin tracker implementing only the Protocol
 
 
@@ -70,12 +72,13 @@ def _cuda_device(tracker) -> Optional[torch.device]:
     return device if device.type == "cuda" else None
 
 
-def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 1, prefetch: int = 0) -> TrackRun:
+def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 1, prefetch: int = 0,
+                  workers: Optional[int] = None) -> TrackRun:
     """Track each sequence of ``dataset`` from its first annotation; write ``out_dir/<seq>/<frame>.png``.
 
     The first mask is the first annotation with void (255) cleared; result frames are named
-    after the frame files, which must start at the first annotation's frame. ``batch_size`` and
-    ``prefetch`` are passed to ``track_video``.
+    after the frame files, which must start at the first annotation's frame. ``batch_size``,
+    ``prefetch`` and ``workers`` are passed to ``track_video``.
     """
     out_dir = Path(out_dir)
     run = TrackRun()
@@ -96,7 +99,7 @@ def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 
             )
         (out_dir / seq).mkdir(parents=True, exist_ok=True)
         seconds, count, start, cpu_start = 0.0, 0, time.perf_counter(), time.process_time()
-        results = _results(tracker, _limit(frames, len(names)), first, run, batch_size, prefetch)
+        results = _results(tracker, _limit(frames, len(names)), first, run, batch_size, prefetch, workers)
         try:
             for result in results:
                 if cuda is not None:
