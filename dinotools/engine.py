@@ -163,11 +163,14 @@ def encode_batches(tracker, frames: Iterable[np.ndarray], batch_size: int, stats
             return
 
 
+def _on_cpu(tracker) -> bool:
+    return torch.device(getattr(tracker, "device", "cpu")).type == "cpu"
+
+
 def default_workers(tracker) -> int:
     """Backbone workers for the pipelined engine: 1 on an accelerator (its queue already
     overlaps with the host), 2 on CPU when there are at least two intra-op threads."""
-    device = torch.device(getattr(tracker, "device", "cpu"))
-    return min(2, torch.get_num_threads()) if device.type == "cpu" else 1
+    return min(2, torch.get_num_threads()) if _on_cpu(tracker) else 1
 
 
 class _Threads:
@@ -205,7 +208,7 @@ class ParallelEncoder:
 
     def __init__(self, tracker, frames: Iterable[np.ndarray], batch_size: int, stats, *, depth: int,
                  workers: int, start: int = 0, on_close: Optional[Callable] = None) -> None:
-        self._threads = _Threads(workers, torch.device(getattr(tracker, "device", "cpu")).type == "cpu")
+        self._threads = _Threads(workers, _on_cpu(tracker))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dinotools-backbone",
                                         initializer=self._threads.init_worker)
         self._args = (tracker, iter(frames), batch_size, stats)
