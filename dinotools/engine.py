@@ -55,12 +55,11 @@ class Prefetch:
     ``close()`` stops the producer (it may finish the item it is computing) and is idempotent.
     """
 
-    def __init__(self, source: Iterable, depth: int, name: str, on_close: Optional[Callable] = None) -> None:
+    def __init__(self, source: Iterable, depth: int, name: str) -> None:
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._on_close = on_close
         self._thread = threading.Thread(target=self._run, args=(iter(source),), name=name, daemon=True)
         self._thread.start()
 
@@ -97,10 +96,7 @@ class Prefetch:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5.0)  # the producer may be inside one last decode/forward
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
-            on_close()
+        self._thread.join(timeout=5.0)  # the producer may be inside one last decode
 
 
 def timed(iterable: Iterable, stats, stage: str) -> Iterator:
