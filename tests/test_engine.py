@@ -97,24 +97,24 @@ def test_feature_batches_keep_frame_order(workers, prefetch):
         assert tracker.threads == {max(1, before // workers)}  # the cores are shared out, not oversubscribed
 
 
+def _read_until(error, match, batches, close):
+    """The frame values ``batches`` yielded before raising ``error``."""
+    seen = []
+    with pytest.raises(error, match=match):
+        for batch, _ in batches:
+            seen += [int(f[0, 0, 0]) for f in batch]
+    close()
+    return seen
+
+
 @pytest.mark.parametrize("prefetch", [0, 2])
 def test_feature_batches_errors_come_after_the_frames_before_them(prefetch):
     """A corrupt frame in the middle of a batch: the frames before it are still encoded and yielded."""
-    batches, close = feature_batches(_SlowEncoder(), _frames(20, corrupt_at=10), 4, _Stats(), prefetch=prefetch,
-                                     workers=2)
-    seen = []
-    with pytest.raises(ValueError, match="frame 10 is corrupt"):
-        for batch, _ in batches:
-            seen += [int(f[0, 0, 0]) for f in batch]
-    close()
-    assert seen == list(range(10))
-    batches, close = feature_batches(_SlowEncoder(bad=13), _frames(20), 4, _Stats(), prefetch=prefetch, workers=2)
-    seen = []
-    with pytest.raises(StageError, match="frames 12-15"):
-        for batch, _ in batches:
-            seen += [int(f[0, 0, 0]) for f in batch]
-    close()
-    assert seen == list(range(12))
+    run = dict(prefetch=prefetch, workers=2)
+    corrupt = feature_batches(_SlowEncoder(), _frames(20, corrupt_at=10), 4, _Stats(), **run)
+    assert _read_until(ValueError, "frame 10 is corrupt", *corrupt) == list(range(10))
+    failing = feature_batches(_SlowEncoder(bad=13), _frames(20), 4, _Stats(), **run)
+    assert _read_until(StageError, "frames 12-15", *failing) == list(range(12))
 
 
 def test_feature_batches_close_early_stops_the_workers():
