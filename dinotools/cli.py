@@ -16,6 +16,11 @@ from .signals import terminate_as_interrupt
 log = logging.getLogger("dinotools")
 
 
+def path_arg(text: str):
+    """A path option's value: ``""`` stays ``""`` (refused with a one-line error; ``Path("")`` would be ``.``)."""
+    return Path(text) if text else ""
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Each option's default after its help text (unless the text already says it, or there is none)."""
 
@@ -39,18 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
                       "whether the fused operator is built)")
     what.add_argument("--demo", action="store_true", help="track the bundled synthetic clip and score it")
     io = p.add_argument_group("input and output")
-    io.add_argument("--frames", type=Path, help="folder of frames (jpg/png/..., natural sort)")
-    io.add_argument("--video", type=Path, help="video file (read with OpenCV)")
-    io.add_argument("--mask", type=Path, help="mask file for frame 0, or a folder of per-frame masks")
-    io.add_argument("--output", type=Path, help="output folder: one indexed PNG per frame, named like the frame")
-    io.add_argument("--overlay", type=Path, help="also write an overlay video (.mp4, .avi, .mkv, .mov) here")
+    io.add_argument("--frames", type=path_arg, help="folder of frames (jpg/png/..., natural sort)")
+    io.add_argument("--video", type=path_arg, help="video file (read with OpenCV)")
+    io.add_argument("--mask", type=path_arg, help="mask file for frame 0, or a folder of per-frame masks")
+    io.add_argument("--output", type=path_arg, help="output folder: one indexed PNG per frame, named like the frame")
+    io.add_argument("--overlay", type=path_arg, help="also write an overlay video (.mp4, .avi, .mkv, .mov) here")
     io.add_argument("--overwrite", action="store_true",
                     help="write into a non-empty output folder (an earlier run's PNGs there are removed first)")
     io.add_argument("--resume", action="store_true",
                     help="continue an interrupted run in --output from its first missing frame (same settings)")
     io.add_argument("--save-probs", nargs="?", const=True, default=None, metavar="DIR",
                     help="also write per-frame probabilities as compressed .npz (default DIR: OUTPUT/probs)")
-    io.add_argument("--report", type=Path, metavar="FILE", help="write the run report (JSON) here")
+    io.add_argument("--report", type=path_arg, metavar="FILE", help="write the run report (JSON) here")
     io.add_argument("--strict", action="store_true",
                     help="a video that decodes fewer frames than its container announces is an error "
                          "(default: a warning; the report records both counts)")
@@ -100,7 +105,7 @@ def settings_from_args(args) -> RunSettings:
     """The ``RunSettings`` of parsed arguments (every field found on ``args`` by name)."""
     values = {f.name: getattr(args, f.name) for f in fields(RunSettings) if hasattr(args, f.name)}
     values["init_args"] = _kv(getattr(args, "init_arg", []))
-    if getattr(args, "save_probs", None) not in (None, True):
+    if getattr(args, "save_probs", None) not in (None, True, ""):
         values["save_probs"] = Path(args.save_probs)
     return RunSettings(**values)
 
@@ -128,11 +133,9 @@ def cmd_track(args) -> int:
         raise UserError("give exactly one of --frames DIR or --video FILE")
     if args.output is None:
         raise UserError("--output DIR is required")
-    for flag in ("frames", "video", "mask", "output"):
-        if getattr(args, flag) is not None and str(getattr(args, flag)) in ("", "."):
-            if str(getattr(args, flag)) == "" or flag == "output":
-                raise UserError(f"--{flag} needs a path, got {str(getattr(args, flag))!r}"
-                                + (" (give a folder name; . is the current folder)" if flag == "output" else ""))
+    for flag in ("frames", "video", "mask", "output", "overlay", "report", "save_probs"):
+        if getattr(args, flag, None) == "":
+            raise UserError(f"--{flag.replace('_', '-')} needs a path, got '' (an empty string)")
     settings = settings_from_args(args)
     report = run_video(settings, args.frames or args.video, args.mask, args.output, resume=args.resume,
                        overwrite=args.overwrite, progress=not args.no_progress)

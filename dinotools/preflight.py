@@ -9,7 +9,7 @@ from typing import List, Optional
 from .errors import InputError, UserError
 from .io.masks import MAX_PNG_ID, check_mask, read_mask
 from .io.overlay import check_overlay_path
-from .io.paths import check_name_lengths, check_output_file, make_output_folder, name_max
+from .io.paths import check_name_lengths, check_output_file, make_output_folder, name_max, remove_created
 from .resume import MANIFEST
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,13 @@ def check_outputs(settings, source, frames, mask, output: Path, save_probs: Opti
     if settings.overlay is not None:
         check_overlay_path(settings.overlay)
     created = prepare_output(output, overwrite, resume=resume)
-    if save_probs is not None:
-        created += make_output_folder(save_probs, "--save-probs folder")
-    _check_frame_names(source, output, save_probs)
+    try:
+        if save_probs is not None:
+            created += make_output_folder(save_probs, "--save-probs folder")
+        _check_frame_names(source, output, save_probs)
+    except BaseException:
+        remove_created(created)
+        raise
     return created
 
 

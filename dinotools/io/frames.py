@@ -15,6 +15,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .._env import quiet_ffmpeg
 from ..errors import InputError
 from .convert import pil_to_rgb, video_to_rgb
 
@@ -109,6 +110,7 @@ class FrameSource:
     def _video_length(self) -> int:
         import cv2
 
+        quiet_ffmpeg()
         cap = cv2.VideoCapture(str(self.path))
         try:
             if not cap.isOpened():
@@ -153,6 +155,7 @@ class FrameSource:
     def _iter_video(self) -> Iterator[np.ndarray]:
         import cv2
 
+        quiet_ffmpeg()
         cap = cv2.VideoCapture(str(self.path))
         try:
             count = 0

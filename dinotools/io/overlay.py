@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._env import quiet_ffmpeg
 from ..errors import InputError
 from .masks import PALETTE, temp_name
 
@@ -35,6 +36,7 @@ def _temp(path: Path) -> Path:
 def _open(path: Path, fps: float, size):
     import cv2
 
+    quiet_ffmpeg()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*SUFFIXES[path.suffix.lower()]), fps, size)
     return writer if writer.isOpened() else None
 
@@ -101,6 +103,7 @@ def _frames_in(path: Path) -> int:
     """Frames a video file holds as its index says, when its last frame decodes (else 0)."""
     import cv2
 
+    quiet_ffmpeg()
     if not path.is_file() or path.stat().st_size == 0:
         return 0
     cap = cv2.VideoCapture(str(path))
