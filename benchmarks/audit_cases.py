@@ -283,7 +283,7 @@ def _masks(a) -> None:
 def _outputs(a) -> None:
     simple(a, "output is a file", [*TRACK[:4], "--output", "f"], out=None, prep=lambda d: (d / "f").write_text("x"),
            want="not a folder")
-    simple(a, "output not empty", TRACK, n=0, prep=lambda d: ((d / "out").mkdir(), (d / "out/keep.png").write_bytes(
+    simple(a, "output not empty", TRACK, out=None, prep=lambda d: ((d / "out").mkdir(), (d / "out/keep.png").write_bytes(
         b"x")), want="--overwrite", check=lambda d, r: None if (d / "out/keep.png").read_bytes() == b"x" else "lost")
     simple(a, "output is the frames folder", [*TRACK[:4], "--output", "frames", "--overwrite"], out=None,
            want="is an input", check=lambda d, r: None if len(list((d / "frames").glob("*.png"))) == N else "lost")

@@ -143,6 +143,8 @@ def cmd_track(args) -> int:
     for flag in ("frames", "video", "mask", "output", "overlay", "report", "save_probs"):
         if getattr(args, flag, None) == "":
             raise UserError(f"--{flag.replace('_', '-')} needs a path, got '' (an empty string)")
+    if args.video is not None and args.video.is_dir():
+        raise UserError(f"--video {args.video} is a folder: give a video file, or --frames for a folder of images")
     settings = settings_from_args(args)
     report = run_video(settings, args.frames or args.video, args.mask, args.output, resume=args.resume,
                        overwrite=args.overwrite, progress=not args.no_progress)
