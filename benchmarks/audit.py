@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -153,7 +152,7 @@ def main() -> int:
     ap.add_argument("--heavy", action="store_true", help="also the 10,000-frame run (minutes)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
-    from audit_cases import build
+    from audit_runs import build
 
     audit = Audit()
     build(audit)
