@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 from . import resume as record
 from .errors import Interrupted, UserError
