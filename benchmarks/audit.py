@@ -148,6 +148,7 @@ def first_err(err: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="run the cases whose name contains this")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N cases (to finish an interrupted audit)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--heavy", action="store_true", help="also the 10,000-frame run (minutes)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -158,7 +159,7 @@ def main() -> int:
     build(audit)
     root = Path(tempfile.mkdtemp(prefix="dinotools-audit-"))
     nsok = can_unshare()
-    cases = [c for c in audit.cases if (not args.only or args.only in c.name) and (args.heavy or not c.heavy)]
+    cases = [c for c in audit.cases[args.start:] if (not args.only or args.only in c.name) and (args.heavy or not c.heavy)]
 
     def one(i_case):
         i, case = i_case

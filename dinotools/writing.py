@@ -79,7 +79,7 @@ def run_job(
                     f"renumber the mask's objects"
                 )
             raw, res.probs = getattr(res, "raw_probs", None), None  # full-size probs are never kept
-            job = _FrameOut(output, source.name(res.index), res.labels, res.ids, raw, save_probs,
+            job = _FrameOut(output, _name(source, res.index), res.labels, res.ids, raw, save_probs,
                             overlay_writer, frames.take(res.index) if overlay_writer else None)
             writer.submit(job.write, report)
             report.frame_done()
@@ -100,6 +100,13 @@ def run_job(
         bar.close()
     _record_decoding(source, report)
     return report
+
+
+def _name(source, index: int) -> str:
+    """Output name of frame ``index``: ``FrameSource.name`` (a video may decode more frames than it
+    announced), else ``names[index]`` for any other source with names."""
+    name = getattr(source, "name", None)
+    return name(index) if callable(name) else source.names[index]
 
 
 def _record_decoding(source, report: RunReport) -> None:
