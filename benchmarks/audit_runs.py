@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import random
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by asv's discovery
 from audit import BASE, N, PY, SIZE, Result, cli, inspect, make_clip, ns, verdict  # noqa: E402
 from audit_inputs import TRACK, _arguments, _frames, _masks, _modes, _videos, record_kept, simple  # noqa: E402
 
