@@ -3,6 +3,7 @@ import io
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import write_demo_clip
@@ -132,3 +133,19 @@ def test_argparse_errors_are_one_line(capsys):
         build_parser().parse_args(["--dtype", "int8"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and err.startswith("error: argument --dtype")
+
+
+@pytest.mark.parametrize("size,shape", [(12, "circle"), (0, "circle"), (2.5, "circle"), (3, "square"), (0.5, "square")])
+def test_topk_limit_counts_the_neighbourhood_cells(size, shape):
+    """The --topk limit is (max_context + 1) x the window's cells, counted here independently (float64 grid)."""
+    from dinotools.limits import check_tracker_params, window_cells
+
+    r = int(np.floor(size))
+    dy, dx = np.meshgrid(np.arange(-r, r + 1, dtype=np.float64), np.arange(-r, r + 1, dtype=np.float64))
+    dist = np.sqrt(dy ** 2 + dx ** 2) if shape == "circle" else np.maximum(abs(dy), abs(dx))
+    cells = int((dist <= size).sum())
+    assert window_cells(size, shape) == cells
+    most = 8 * cells
+    check_tracker_params({"topk": most, "size": size, "shape": shape, "max_context": 7})
+    with pytest.raises(ConfigError, match=f"use at most {most}"):
+        check_tracker_params({"topk": most + 1, "size": size, "shape": shape, "max_context": 7})
