@@ -256,7 +256,8 @@ def _disks(a) -> None:
         def run(d):
             make_clip(d, n=n, size=size)
             res = ns(d, script)
-            return verdict(res, expect, d / out if out else None, n, want, check and (lambda: check(d, res)))
+            return verdict(res, expect, d / out if out else None, n, want, check and (lambda: check(d, res)),
+                           size=size)
         a.add(name, run, needs_ns=True)
     cmd = '$PY -m dinotools.run $BASE --frames frames --mask mask.png'
     tmpfs("full disk: PNGs, then resume after freeing", f"""
