@@ -303,11 +303,11 @@ mount --bind out out && mount -o remount,ro,bind out && {cmd} --output out --res
     def oom(d):
         import resource
 
-        make_clip(d, n=3, size=(480, 640))
-        res = cli(d, *TRACK, "--backbone", "vits16", "--weights", "random", "--short-side", "2048",
-                  preexec=lambda: resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30)))
-        return verdict(res, 2, d / "out", 3, want="--short-side (now 2048)", size=(480, 640))
-    a.add("out of memory (8 GB address space, short side 2048)", oom)
+        make_clip(d, n=4, size=(240, 320))
+        res = cli(d, *TRACK, "--short-side", "4096", "--batch-size", "4", "--prefetch", "0",
+                  preexec=lambda: resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)))
+        return verdict(res, 2, d / "out", 4, want="--short-side (now 4096)", size=(240, 320))
+    a.add("out of memory (3 GB address space, short side 4096)", oom)
 
     def tenk(d):
         make_clip(d, n=10_000, size=(32, 32))

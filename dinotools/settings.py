@@ -190,12 +190,12 @@ def out_of_memory_message(exc: BaseException, settings: RunSettings, where: str 
     s = settings
     original = exc.original if isinstance(exc, StageError) else exc
     what = "GPU memory" if where == "GPU" else "memory (RAM)"
-    return (
-        f"out of {what} ({first_line(original)[:160]}). To use less: a smaller --short-side (now {s.short_side}), "
-        f"--dtype bf16 (now {s.dtype or 'fp32'}), a shorter --max-context (now {s.max_context}), "
-        f"--batch-size 1 (now {s.batch_size}), --prefetch 1 (now {s.prefetch})"
-        + (f", --backbone-workers 1 (now {s.backbone_workers})" if (s.backbone_workers or 1) > 1 else "")
-    )
+    lower = [f"a smaller --short-side (now {s.short_side})", f"a shorter --max-context (now {s.max_context})"]
+    lower += [f"--dtype bf16 (now {s.dtype or 'fp32'})"] if s.dtype in (None, "fp32") else []
+    lower += [f"--batch-size 1 (now {s.batch_size})"] if s.batch_size > 1 else []
+    lower += [f"--prefetch 1 (now {s.prefetch})"] if s.prefetch > 1 else []
+    lower += [f"--backbone-workers 1 (now {s.backbone_workers})"] if (s.backbone_workers or 1) > 1 else []
+    return f"out of {what} ({first_line(original)[:160]}). To use less: {', '.join(lower)}"
 
 
 def describe_failure(exc: BaseException, settings: RunSettings) -> Optional[str]:
