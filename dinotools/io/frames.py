@@ -140,6 +140,8 @@ class FrameSource:
             with Image.open(path) as img:
                 img.load()
                 arr = pil_to_rgb(img, f"frame {path}", self._warned)
+        except InputError:  # a refused mode: its message already names the file
+            raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"frame {path} is unreadable or corrupt ({exc})") from None
         self._check_size(arr, f"frame {path}")

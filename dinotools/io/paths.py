@@ -70,7 +70,7 @@ def check_output_file(path: Optional[Path], what: str) -> None:
         raise InputError(f"{what} needs a file name, got {str(path)!r}")
     check_name_lengths(path, what)
     if path.is_dir():
-        raise InputError(f"{what} {path} is a folder; give a file name (e.g. {path / 'report.json'})")
+        raise InputError(f"{what} {path} is a folder; give a file name")
     parent = path.parent
     if not parent.exists():
         raise InputError(f"{what} {path}: its folder {parent} does not exist; create it first")
