@@ -1,0 +1,97 @@
+"""``python -m dinotools.batch``: track many videos (a DAVIS root or a list file), locally or on Ray."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from ..cli import add_tracking_arguments, settings_from_args, setup_logging
+from ..errors import UserError
+from ..registry import ComponentError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m dinotools.batch",
+        description="Track many videos: OUTPUT/<name>/<frame>.png as dinotools.run writes them, and "
+                    "OUTPUT/batch.json with each video's status. Rerun the same command to continue: finished "
+                    "videos are skipped, partial ones resumed. Exit code 0: all done; 3: some failed; 2: bad input.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    src = p.add_argument_group("videos (one of --davis, --list)")
+    which = src.add_mutually_exclusive_group(required=True)
+    which.add_argument("--davis", type=Path, metavar="ROOT",
+                       help="DAVIS root: JPEGImages/<res>/<seq>/ frames, Annotations/<res>/<seq>/ masks")
+    which.add_argument("--list", type=Path, metavar="FILE",
+                       help="CSV (frames,mask,name) or JSONL ({\"frames\", \"mask\", \"name\"}) list of videos; "
+                            "frames: a folder or a video file; mask: a file (frame 0) or a folder (per frame); "
+                            "relative paths are relative to the list file")
+    src.add_argument("--sequences", nargs="+", metavar="SEQ", help="with --davis: only these sequences")
+    src.add_argument("--set", dest="split", metavar="NAME", help="with --davis: the sequences of ImageSets/.../NAME.txt")
+    src.add_argument("--resolution", default="480p", help="with --davis: JPEGImages/<resolution>")
+    src.add_argument("--davis-masks", choices=["first", "all"], default="first",
+                     help="with --davis: the first annotation only (semi-supervised protocol), or every annotation "
+                          "file as the mask of its frame (layouts giving objects where they first appear)")
+    out = p.add_argument_group("output and engine")
+    out.add_argument("--output", type=Path, required=True, help="OUTPUT/<name>/<frame>.png and OUTPUT/batch.json")
+    out.add_argument("--overwrite", action="store_true", help="track every video again, replacing its outputs")
+    out.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="local: this machine, no extra install; ray: pip install 'dinotools[ray]'")
+    out.add_argument("--workers", type=int, default=1,
+                     help="videos tracked at once: processes (local) or actors (ray), each loading the backbone once")
+    out.add_argument("--cpus-per-worker", type=float, default=None,
+                     help="CPU cores (torch threads) per worker (default: an equal share of this machine's or "
+                          "a Ray started here; 1 on a Ray cluster)")
+    out.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray actor (e.g. 1 with --device cuda)")
+    out.add_argument("--ray-address", metavar="ADDR",
+                     help="Ray cluster to join ('auto': the one `ray start` made on this node); default: start a "
+                          "local Ray for this batch")
+    out.add_argument("--retries", type=int, default=1,
+                     help="times a video whose worker died (killed, out of memory) is resumed on a new worker "
+                          "before it is recorded as failed")
+    add_tracking_arguments(p)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from .listfile import list_videos
+    from .run import run_batch
+    from .sources import BatchInputError, davis_videos
+
+    p = build_parser()
+    args = p.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        if args.list is not None and (args.sequences or args.split):
+            raise UserError("--sequences and --set select DAVIS sequences: use them with --davis, not --list")
+        if args.retries < 0:
+            raise UserError(f"--retries must be >= 0, got {args.retries}")
+        settings = settings_from_args(args)
+        videos = (list_videos(args.list) if args.list is not None else
+                  davis_videos(args.davis, args.resolution, args.sequences, args.split, args.davis_masks))
+        result = run_batch(
+            settings, videos, args.output, engine=args.engine, workers=args.workers, overwrite=args.overwrite,
+            progress=not args.no_progress, ray_address=args.ray_address, cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker, retries=args.retries,
+        )
+    except BatchInputError as exc:
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except (UserError, ComponentError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; finished videos and frames are kept: rerun the same command to continue "
+              f"({args.output / 'batch.json'})", file=sys.stderr)
+        return 130
+    print(result.line())
+    print(f"record: {result.output / 'batch.json'}")
+    for name, error in result.failed:
+        print(f"failed: {name}: {error}", file=sys.stderr)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
