@@ -65,7 +65,8 @@ setup(
         "ray": ["ray>=2.9"],  # python -m dinotools.batch --engine ray
     },
     entry_points={
-        "console_scripts": ["dinotools = dinotools.cli:entry", "dinotools-eval = dinotools.eval.cli:entry"],
+        "console_scripts": ["dinotools = dinotools.cli:entry", "dinotools-eval = dinotools.eval.cli:entry",
+                            "dinotools-batch = dinotools.batch.__main__:entry"],
         **COMPONENTS["entry_points"](),
     },
     ext_modules=ext_modules,

@@ -45,6 +45,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     automatic ``settings.init``); ``output``: the folder of label PNGs. ``tracker``: a tracker
     built by ``build_tracker(settings)`` (reused across videos; built here when None);
     ``initializer``: the automatic initializer to use (built from ``settings`` when None).
+    ``progress``: a bar on a terminal (bool), or ``progress(done, total)`` called per frame written.
     Returns the run's report; ``report.extra["nothing_to_resume"]`` is set when ``resume`` found
     every frame written already. Raises ``UserError`` for anything the user can fix.
     """
@@ -58,6 +59,8 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     settings.check()
     save_probs = settings.probs_dir(output)
     source = open_frames(frames)
+    if settings.max_frames is not None:
+        source.limit(settings.max_frames)
     masks = {}
     if settings.init == "file":
         if mask is None:
@@ -159,7 +162,7 @@ def run_job(
     if save_probs is not None:
         save_probs.mkdir(parents=True, exist_ok=True)
     writer = Writer(depth=max(4, prefetch * batch_size) if prefetch > 0 else 0)
-    bar = Progress(len(names), enabled=progress)
+    bar = _Callback(progress, len(names)) if callable(progress) else Progress(len(names), enabled=progress)
     results = _results(tracker, frames, masks, batch_size=batch_size, initializer=initializer,
                        discover_every=discover_every, prefetch=prefetch, workers=workers, stats=report, state=state,
                        return_probs=save_probs is not None)
@@ -196,7 +199,21 @@ def _results(tracker, frames, masks, *, return_probs, **engine):
     """Per-frame results through the single loop; trackers with only ``track()`` use that."""
     if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
         return track_video(tracker, frames, masks, return_probs=return_probs, **engine)
-    return tracker.track(frames, masks=masks, return_probs=return_probs)
+    arrays = {i: arr for i, (arr, _) in load_masks(masks).items()}  # the Protocol's masks are arrays, not paths
+    return tracker.track(frames, masks=arrays, return_probs=return_probs)
+
+
+class _Callback:
+    """``progress(done, total)`` as the bar (batch runners report frames to their own bars)."""
+
+    def __init__(self, fn, total: int) -> None:
+        self.fn, self.total = fn, total
+
+    def update(self, done: int) -> None:
+        self.fn(done, self.total)
+
+    def close(self) -> None:
+        pass
 
 
 def _close(results) -> None:

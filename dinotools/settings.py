@@ -51,6 +51,7 @@ class RunSettings:
     init_args: Dict[str, Any] = setting(factory=dict)
     discover_every: Optional[int] = setting(None)
     device: str = setting("cpu")
+    max_frames: Optional[int] = setting(None)  # track only the first N frames (the run record keeps the count)
     # tracker parameters (notebook defaults)
     max_context: int = tracker_param(7, "recent predictions kept in the context besides the mask frames", type=int)
     size: float = tracker_param(12, "neighbourhood radius in patches", type=float)
@@ -77,6 +78,8 @@ class RunSettings:
             raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {self.prefetch}, {self.batch_size})")
         if self.backbone_workers is not None and self.backbone_workers < 1:
             raise UserError(f"--backbone-workers must be >= 1 (got {self.backbone_workers})")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise UserError(f"--max-frames must be >= 1 (got {self.max_frames})")
 
     def tracker_kwargs(self) -> Dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("tracker")}

@@ -120,7 +120,7 @@ def test_davis_sequences_sets_and_masks(tmp_path):
 
 def test_davis_first_frame_must_match_first_annotation(tmp_path):
     root = _davis(tmp_path, ["a"], first_frame=1)
-    with pytest.raises(BatchInputError, match="first frame is 00001.jpg but the first annotation is 00000.png"):
+    with pytest.raises(BatchInputError, match="first frame is 00001 but the first annotation is 00000.png"):
         davis_videos(root)
 
 

@@ -17,7 +17,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track many videos: OUTPUT/<name>/<frame>.png as dinotools.run writes them, and "
                     "OUTPUT/batch.json with each video's status. Rerun the same command to continue: finished "
                     "videos are skipped, partial ones resumed. Exit code 0: all done; 3: some failed; 2: bad input.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_argument_group("videos (one of --davis, --list)")
     which = src.add_mutually_exclusive_group(required=True)
@@ -29,28 +28,35 @@ def build_parser() -> argparse.ArgumentParser:
                             "relative paths are relative to the list file")
     src.add_argument("--sequences", nargs="+", metavar="SEQ", help="with --davis: only these sequences")
     src.add_argument("--set", dest="split", metavar="NAME", help="with --davis: the sequences of ImageSets/.../NAME.txt")
-    src.add_argument("--resolution", default="480p", help="with --davis: JPEGImages/<resolution>")
+    src.add_argument("--resolution", default="480p", help="with --davis: JPEGImages/<resolution> (default 480p)")
     src.add_argument("--davis-masks", choices=["first", "all"], default="first",
                      help="with --davis: the first annotation only (semi-supervised protocol), or every annotation "
-                          "file as the mask of its frame (layouts giving objects where they first appear)")
+                          "file as the mask of its frame (layouts giving objects where they first appear); "
+                          "default first")
     out = p.add_argument_group("output and engine")
     out.add_argument("--output", type=Path, required=True, help="OUTPUT/<name>/<frame>.png and OUTPUT/batch.json")
     out.add_argument("--overwrite", action="store_true", help="track every video again, replacing its outputs")
     out.add_argument("--engine", choices=["local", "ray"], default="local",
-                     help="local: this machine, no extra install; ray: pip install 'dinotools[ray]'")
+                     help="local (default): this machine, no extra install; ray: pip install 'dinotools[ray]'")
     out.add_argument("--workers", type=int, default=1,
-                     help="videos tracked at once: processes (local) or actors (ray), each loading the backbone once")
+                     help="videos tracked at once (default 1): processes (local) or actors (ray), each loading the "
+                          "backbone once")
     out.add_argument("--cpus-per-worker", type=float, default=None,
                      help="CPU cores (torch threads) per worker (default: an equal share of this machine's or "
                           "a Ray started here; 1 on a Ray cluster)")
-    out.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray actor (e.g. 1 with --device cuda)")
+    out.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray actor (default 0; e.g. 1 with --device cuda)")
     out.add_argument("--ray-address", metavar="ADDR",
                      help="Ray cluster to join ('auto': the one `ray start` made on this node); default: start a "
                           "local Ray for this batch")
     out.add_argument("--retries", type=int, default=1,
                      help="times a video whose worker died (killed, out of memory) is resumed on a new worker "
-                          "before it is recorded as failed")
+                          "before it is recorded as failed (default 1)")
+    out.add_argument("--max-frames", type=int, metavar="N", help="track only the first N frames of each video")
+    out.add_argument("--save-probs", action="store_const", const=True, default=None,
+                     help="also write per-frame probabilities (.npz) to OUTPUT/<name>/probs")
     add_tracking_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
     return p
 
 
@@ -68,6 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.retries < 0:
             raise UserError(f"--retries must be >= 0, got {args.retries}")
         settings = settings_from_args(args)
+        if args.davis is not None:  # DAVIS annotations mark unlabelled pixels 255 ("void"): background
+            settings.init_args.setdefault("void", 255)
         videos = (list_videos(args.list) if args.list is not None else
                   davis_videos(args.davis, args.resolution, args.sequences, args.split, args.davis_masks))
         result = run_batch(
@@ -93,5 +101,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     return result.exit_code
 
 
-if __name__ == "__main__":
+def entry() -> None:
     raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -24,14 +24,14 @@ STOP_WAIT_S = 60  # how long a stopping batch waits for workers to close the vid
 class InProcessEngine:
     """Videos one after another in this process, with one tracker (``tracker``: a prebuilt one)."""
 
-    def __init__(self, settings, tracker=None) -> None:
-        self.settings, self.tracker = settings, tracker
+    def __init__(self, settings, tracker=None, factory=None) -> None:
+        self.settings, self.tracker, self.factory = settings, tracker, factory
 
     def describe(self) -> dict:
         return {"engine": "local", "workers": 1, "pid": os.getpid()}
 
     def run(self, tasks: Sequence[Task], events: Events) -> None:
-        runner = VideoRunner(self.settings, self.tracker)
+        runner = VideoRunner(self.settings, self.tracker, self.factory)
         on_frames = lambda name, done, total: events.message("frames", name, done, total)  # noqa: E731
         for task in tasks:
             events.submitted(task)
@@ -49,8 +49,9 @@ class ProcessEngine:
     equal share of the cores). Each process has its own single-worker executor, so a process that
     dies is detected at once (no hang), takes down only the video it held, and is replaced."""
 
-    def __init__(self, settings, workers: int, threads: Optional[int] = None) -> None:
-        self.settings, self.workers = settings, workers
+    def __init__(self, settings, workers: int, threads: Optional[int] = None, factory=None, *,
+                 retries: int = 1) -> None:
+        self.settings, self.workers, self.factory, self.retries = settings, workers, factory, retries
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
 
     def describe(self) -> dict:
@@ -59,7 +60,7 @@ class ProcessEngine:
     def run(self, tasks: Sequence[Task], events: Events) -> None:
         ctx = multiprocessing.get_context("spawn")
         messages, stop = ctx.Queue(), ctx.Event()
-        slots = [_ProcessSlot(ctx, (self.settings, self.threads, messages, stop)) for _ in range(self.workers)]
+        slots = [_ProcessSlot(ctx, (self.settings, self.factory, self.threads, messages, stop)) for _ in range(self.workers)]
 
         def poll() -> None:
             while True:
@@ -69,7 +70,7 @@ class ProcessEngine:
                     return
 
         try:
-            schedule(tasks, slots, events, poll)
+            schedule(tasks, slots, events, poll, self.retries)
         except BaseException:
             stop.set()  # each worker stops its video; the frames it wrote are complete
             raise
@@ -118,12 +119,12 @@ _MESSAGES = None
 _BUSY = threading.Event()
 
 
-def _child_init(settings, threads: int, messages, stop) -> None:
+def _child_init(settings, factory, threads: int, messages, stop) -> None:
     global _RUNNER, _MESSAGES
     import torch
 
     torch.set_num_threads(threads)
-    _RUNNER, _MESSAGES = VideoRunner(settings), messages
+    _RUNNER, _MESSAGES = VideoRunner(settings, factory=factory), messages
     signal.signal(signal.SIGINT, _on_sigint)
     threading.Thread(target=_watch, args=(os.getppid(), stop), name="dinotools-watchdog", daemon=True).start()
 

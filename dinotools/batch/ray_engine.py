@@ -39,12 +39,12 @@ def import_ray():
 class VideoActor:
     """A Ray actor: one ``VideoRunner`` (tracker built on the first video), progress to ``messages``."""
 
-    def __init__(self, settings, threads: Optional[int], messages) -> None:
+    def __init__(self, settings, factory, threads: Optional[int], messages) -> None:
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        self.runner, self.messages = VideoRunner(settings), messages
+        self.runner, self.messages = VideoRunner(settings, factory=factory), messages
 
     def run(self, task: Task) -> dict:
         import ray
@@ -66,8 +66,9 @@ class RayEngine:
     Already connected (``ray.init`` called by the caller): that connection is used as it is."""
 
     def __init__(self, settings, workers: int, *, address: Optional[str] = None, cpus: Optional[float] = None,
-                 gpus: float = 0) -> None:
-        self.settings, self.workers, self.address = settings, workers, address
+                 gpus: float = 0, factory=None, retries: int = 1) -> None:
+        self.settings, self.workers, self.address, self.factory = settings, workers, address, factory
+        self.retries = retries
         self.cpus, self.gpus = cpus, gpus
         self.ray = import_ray()
         self.started = False
@@ -114,7 +115,7 @@ class RayEngine:
             messages = Queue(actor_options={"num_cpus": 0})
             actor_cls = ray.remote(VideoActor)
             prefix = f"dinotools-batch-{uuid.uuid4().hex[:8]}"
-            slots = [_ActorSlot(actor_cls, f"{prefix}-{i}", cpus, self.gpus, (self.settings, int(cpus), messages))
+            slots = [_ActorSlot(actor_cls, f"{prefix}-{i}", cpus, self.gpus, (self.settings, self.factory, max(1, int(cpus)), messages))
                      for i in range(self.workers)]
 
             def poll() -> None:
@@ -125,7 +126,7 @@ class RayEngine:
                     pass
 
             try:
-                schedule(tasks, slots, events, poll)
+                schedule(tasks, slots, events, poll, self.retries)
             finally:
                 for slot in slots:
                     slot.kill()  # an interrupted video keeps its complete PNGs; the rerun resumes it

@@ -19,7 +19,7 @@ from .worker import Task
 log = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
-PER_VIDEO = {"frames", "num_frames", "mask", "save_probs"}  # run settings that differ per video by design
+BATCH_RECORDED = ("max_frames", "init", "init_args")  # decide outputs too (per video, the frame count covers them)
 
 
 @dataclass
@@ -46,42 +46,48 @@ class BatchResult:
                 f"({s['fps']:.2f} frames/s overall, {s['videos_per_minute']:.2f} videos/min)")
 
 
-def recorded_settings(settings) -> dict:
+def recorded_settings(settings, factory=None) -> dict:
     """The settings that decide every video's outputs, as ``batch.json`` keeps them: a rerun with
     other values is refused instead of mixing two runs' outputs in one folder."""
-    from ..resume import SETTINGS
+    from ..settings import recorded_fields
 
-    values = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(vars(settings))
+    values = dataclasses.asdict(settings)
     plain = lambda v: str(v) if isinstance(v, Path) else v  # noqa: E731 - JSON holds paths as text
-    return {k: plain(values.get(k)) for k in SETTINGS if k not in PER_VIDEO}
+    out = {k: plain(values.get(k)) for k in [*recorded_fields(), *BATCH_RECORDED]}
+    if factory is not None:
+        out["tracker_factory"] = repr(factory)
+    return out
 
 
-def make_engine(engine: str, settings, *, workers: int = 1, tracker=None, ray_address: Optional[str] = None,
-                cpus_per_worker: Optional[float] = None, gpus_per_worker: float = 0):
+def make_engine(engine: str, settings, *, workers: int = 1, tracker=None, tracker_factory=None,
+                ray_address: Optional[str] = None, cpus_per_worker: Optional[float] = None, gpus_per_worker: float = 0,
+                retries: int = 1):
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if workers < 1 or retries < 0:
+        raise ConfigError(f"--workers must be >= 1 and --retries >= 0, got {workers} and {retries}")
     if tracker is not None and (engine != "local" or workers != 1):
         raise ConfigError("a prebuilt tracker can only be used by engine 'local' with 1 worker (it lives in this "
                           "process); the other engines build one tracker per worker from the settings")
     if engine == "ray":
         from .ray_engine import RayEngine
 
-        return RayEngine(settings, workers, address=ray_address, cpus=cpus_per_worker, gpus=gpus_per_worker)
+        return RayEngine(settings, workers, address=ray_address, cpus=cpus_per_worker, gpus=gpus_per_worker,
+                         factory=tracker_factory, retries=retries)
     if gpus_per_worker:
         raise ConfigError("--gpus-per-worker is for --engine ray; local workers use --device")
     from .local import InProcessEngine, ProcessEngine
 
     if workers == 1:
-        return InProcessEngine(settings, tracker)
-    return ProcessEngine(settings, workers, int(cpus_per_worker) if cpus_per_worker else None)
+        return InProcessEngine(settings, tracker, tracker_factory)
+    return ProcessEngine(settings, workers, int(cpus_per_worker) if cpus_per_worker else None, tracker_factory,
+                         retries=retries)
 
 
 def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local", workers: int = 1,
               overwrite: bool = False, progress: bool = True, ray_address: Optional[str] = None,
               cpus_per_worker: Optional[float] = None, gpus_per_worker: float = 0, retries: int = 1,
-              tracker=None) -> BatchResult:
+              tracker=None, tracker_factory=None) -> BatchResult:
     """Track every video with ``settings`` (a ``dinotools.job.RunSettings``, passed unchanged to
     ``run_video`` for each) into ``output/<name>/``, recording each in ``output/batch.json``.
 
@@ -91,17 +97,21 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     others go on; a worker that dies is replaced and its video resumed, up to ``retries`` times.
     ``engine``: ``local`` (this process, or ``workers`` processes) or ``ray`` (``workers`` actors
     with ``cpus_per_worker``/``gpus_per_worker``, on ``ray_address`` or a Ray started here).
-    ``tracker``: a prebuilt tracker for engine local with one worker (e.g. a shared backbone).
+    ``tracker``: a prebuilt tracker for engine local with one worker (e.g. a shared backbone);
+    ``tracker_factory``: a picklable callable building each worker's tracker in place of
+    ``build_tracker(settings)`` (components configured beyond ``RunSettings``).
     """
     videos = validate(dataclasses.replace(v, frames=Path(v.frames).resolve(), mask=Path(v.mask).resolve())
                       for v in videos)
-    runner = make_engine(engine, settings, workers=workers, tracker=tracker, ray_address=ray_address,
-                         cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+    settings.check()
+    runner = make_engine(engine, settings, workers=workers, tracker=tracker, tracker_factory=tracker_factory,
+                         ray_address=ray_address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                         retries=retries)
     output = Path(output).resolve()
     if output.exists() and not output.is_dir():
         raise InputError(f"output {output} exists and is not a folder")
     output.mkdir(parents=True, exist_ok=True)
-    record = BatchRecord(output, recorded_settings(settings), overwrite=overwrite)
+    record = BatchRecord(output, recorded_settings(settings, tracker_factory), overwrite=overwrite)
     record.start(videos, runner.describe())
     tasks, skipped = _plan(videos, output, record, overwrite)
     bars = BatchBars(len(videos), len(skipped), {t.video.name: _count_frames(t.video.frames) for t in tasks},

@@ -98,14 +98,10 @@ def davis_videos(root, resolution: str = "480p", sequences: Optional[Sequence[st
     """One ``Video`` per sequence of a DAVIS root (``JPEGImages/<res>/<seq>/``, ``Annotations/<res>/<seq>/``).
 
     Sequences: ``sequences``, else those of ``ImageSets`` for ``split`` (as ``dinotools.eval``), else
-    every annotation folder. ``masks="first"``: the first annotation is the mask (the semi-supervised
-    protocol; it must be the first frame's); ``"all"``: the annotation folder, each file the mask of
-    the frame it is named after (layouts giving objects where they first appear, as DAVIS test-dev).
+    every annotation folder. ``masks``: see ``dataset_videos``.
     """
     from ..eval.dataset import DavisDataset
 
-    if masks not in ("first", "all"):
-        raise InputError(f"DAVIS masks must be 'first' or 'all', got {masks!r}")
     root = Path(root).resolve()
     if not (root / "JPEGImages" / resolution).is_dir():
         raise InputError(f"{root / 'JPEGImages' / resolution} not found: --davis must be a DAVIS root holding "
@@ -114,13 +110,23 @@ def davis_videos(root, resolution: str = "480p", sequences: Optional[Sequence[st
     if split and sequences is None and dataset.imageset is None:
         raise InputError(f"--set {split}: no ImageSets/2017/{split}.txt, ImageSets/2016/{split}.txt or "
                          f"ImageSets/{resolution}/{split}.txt under {root}")
+    return dataset_videos(dataset, masks)
+
+
+def dataset_videos(dataset, masks: str = "first") -> List[Video]:
+    """The videos of a ``DavisDataset``'s sequences. ``masks="first"``: the first annotation is the
+    mask (the semi-supervised protocol; it must be the first frame's); ``"all"``: the annotation
+    folder, each file the mask of the frame it is named after (layouts giving objects where they
+    first appear, as DAVIS test-dev)."""
+    if masks not in ("first", "all"):
+        raise InputError(f"DAVIS masks must be 'first' or 'all', got {masks!r}")
     videos, problems = [], []
     for seq in dataset.sequences:
         where = f"DAVIS sequence {seq}"
-        frames, notes = dataset.images / seq, dataset.annotations / seq
+        frames, notes = Path(dataset.images / seq).resolve(), Path(dataset.annotations / seq).resolve()
         annotations = sorted(notes.glob("*.png"), key=lambda p: natural_key(p.name))
         if not frames.is_dir():
-            problems.append(f"{where}: frames folder {frames} not found")
+            problems.append(f"{where}: frames of sequence {seq} not found: {frames} does not exist")
             continue
         if not annotations:
             problems.append(f"{where}: no annotation PNG in {notes}")
@@ -128,8 +134,9 @@ def davis_videos(root, resolution: str = "480p", sequences: Optional[Sequence[st
         first_frame = min((p for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
                           key=lambda p: natural_key(p.name), default=None)
         if masks == "first" and first_frame is not None and first_frame.stem != annotations[0].stem:
-            problems.append(f"{where}: the first frame is {first_frame.name} but the first annotation is "
-                            f"{annotations[0].name}; tracking starts from the first frame's mask")
+            problems.append(f"{where}: the first frame is {first_frame.stem} but the first annotation is "
+                            f"{annotations[0].name}; tracking starts from the first annotation, so they must be "
+                            f"the same frame")
             continue
         videos.append(Video(seq, frames, annotations[0] if masks == "first" else notes, where))
     if problems:

@@ -64,40 +64,40 @@ def _cuda():
     return torch if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized() else None
 
 
-def describe_error(exc: BaseException) -> str:
+def describe_error(exc: BaseException, settings=None) -> str:
     """One line for a failed video (what ``dinotools.run`` prints after ``error:``)."""
-    from ..engine import StageError, first_line
+    from ..engine import first_line
     from ..errors import UserError
     from ..registry import ComponentError
+    from ..settings import describe_failure
 
-    if isinstance(exc, StageError):
-        return exc.describe(exc.stage)
     if isinstance(exc, (UserError, ComponentError)):
         return first_line(exc)
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
-        return f"out of GPU memory ({first_line(exc)[:160]}); lower --short-side, --max-context or --batch-size"
+    known = describe_failure(exc, settings) if settings is not None else None
+    if known is not None:
+        return known.replace(" (-vv shows the traceback)", "")
     if isinstance(exc, MemoryError):
-        return "out of memory (MemoryError); lower --short-side, --max-context or --batch-size, or use fewer --workers"
+        return "out of memory (MemoryError): lower --short-side, --max-context or --batch-size, or use fewer --workers"
     return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 class VideoRunner:
-    """Runs videos one after another with one tracker, built on first use (``build_tracker``) and
-    reused: a tracker keeps no state between videos (each run starts a new ``TrackState``)."""
+    """Runs videos one after another with one tracker, built on first use (``build_tracker(settings)``,
+    or ``factory()``) and reused: a tracker keeps no state between videos (each run starts a new
+    ``TrackState``)."""
 
-    def __init__(self, settings, tracker=None) -> None:
-        self.settings = settings
+    def __init__(self, settings, tracker=None, factory: Optional[Callable[[], object]] = None) -> None:
+        self.settings, self.factory = settings, factory
         self._tracker = tracker
         self.loads = 0
         self.load_seconds = 0.0
 
     def tracker(self):
         if self._tracker is None:
-            from ..job import build_tracker
+            from ..settings import build_tracker
 
             t0 = time.perf_counter()
-            self._tracker = build_tracker(self.settings)
+            self._tracker = self.factory() if self.factory is not None else build_tracker(self.settings)
             self.loads += 1
             self.load_seconds = time.perf_counter() - t0
         return self._tracker
@@ -110,7 +110,7 @@ class VideoRunner:
             tracker = self.tracker()
         except Exception as exc:  # noqa: BLE001 - any component error stops the whole batch
             log.debug("building the tracker failed", exc_info=True)
-            return {**base, "status": "fatal", "error": describe_error(exc)}
+            return {**base, "status": "fatal", "error": describe_error(exc, self.settings)}
         base.update(loads=self.loads)
         reset_peak_rss()
         cuda = _cuda()
@@ -123,17 +123,17 @@ class VideoRunner:
             log.debug("video %s failed", task.video.name, exc_info=True)
             if cuda is not None:
                 cuda.cuda.empty_cache()  # an out-of-memory video must not starve the next one
-            return {**base, "status": "failed", "error": describe_error(exc),
+            return {**base, "status": "failed", "error": describe_error(exc, self.settings),
                     "seconds": round(time.perf_counter() - t0, 3)}
         seconds = time.perf_counter() - t0
         summary = report.summary()
         tracked = int(summary.get("frames", 0))
         start = int(summary.get("resumed_from") or 0)
-        total = int(summary.get("total_frames") or start + tracked)
+        total = start + tracked
         gpu = _cuda()
         return {
             **base,
-            "status": "done" if tracked else "skipped",
+            "status": "skipped" if summary.get("nothing_to_resume") else "done",
             "frames": total,
             "tracked": tracked,
             "resumed_from": start or None,

@@ -48,6 +48,7 @@ class FrameSource:
         self.path = Path(path)
         self._warned: set = set()
         self.size: Optional[Tuple[int, int]] = None  # (H, W) of the first frame read
+        self.max_frames: Optional[int] = None  # set by limit()
         if self.path.is_dir():
             files = [p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
             if not files:
@@ -64,6 +65,14 @@ class FrameSource:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def limit(self, n: int) -> "FrameSource":
+        """Keep only the first ``n`` frames (quick runs; evaluation on a clip's start)."""
+        self.max_frames = n
+        self.names = self.names[:n]
+        if self.files is not None:
+            self.files = self.files[:n]
+        return self
 
     def _video_length(self) -> int:
         import cv2
@@ -115,7 +124,7 @@ class FrameSource:
         cap = cv2.VideoCapture(str(self.path))
         try:
             count = 0
-            while True:
+            while self.max_frames is None or count < self.max_frames:
                 ok, bgr = cap.read()
                 if not ok:
                     break
