@@ -90,3 +90,17 @@ def test_killed_actor_video_is_retried_or_failed_then_finished(tmp_path, ray_ses
     after = snapshot(out)
     assert {k: after[k] for k in before if k.startswith(name + "/")} == {
         k: v for k, v in before.items() if k.startswith(name + "/")}
+
+
+def test_eval_track_on_ray(tmp_path, davis, ray_session, capsys):
+    from dinotools.eval.cli import main as eval_main
+
+    root, refs = davis
+    out = tmp_path / "eval"
+    assert eval_main(["--davis", str(root), "--track", "--backbone", "baseline", "--short-side", "96",
+                      "--max-context", "3", "--out", str(out), "--engine", "ray", "--workers", "2"]) == 0
+    assert "J&F-Mean" in capsys.readouterr().out and (out / "eval_results-val.json").is_file()
+    for seq, expected in refs.items():
+        for a, b in zip(masks_of(out / seq), expected):
+            np.testing.assert_array_equal(a, b)
+    assert all(v["actor"].startswith("dinotools-batch-") for v in record(out)["videos"].values())

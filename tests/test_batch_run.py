@@ -1,8 +1,11 @@
 """``python -m dinotools.batch`` with the local engine on davis2016-mini: same masks as dinotools.run, skipping,
 failures recorded while the others go on, a killed worker process replaced, bad input refused up front."""
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -147,3 +150,29 @@ def test_python_api_and_a_killed_worker_process(tmp_path):
     after = snapshot(out)
     assert {k: after[k] for k in before if k.startswith(name)} == {k: v for k, v in before.items()
                                                                     if k.startswith(name)}
+
+
+def test_eval_track_on_two_workers_matches_one(tmp_path, davis, capsys):
+    """``dinotools.eval --track`` runs on the batch machinery: 2 worker processes give the PNGs and scores of 1."""
+    from dinotools.eval.cli import main as eval_main
+
+    root, refs = davis
+    scores = {}
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        assert eval_main(["--davis", str(root), "--track", "--backbone", "baseline", "--short-side", "96",
+                          "--max-context", "3", "--out", str(out), "--workers", workers]) == 0
+        capsys.readouterr()
+        scores[workers] = json.loads((out / "eval_results-val.json").read_text())
+        for seq, expected in refs.items():  # and the masks of dinotools.run
+            for a, b in zip(masks_of(out / seq), expected):
+                np.testing.assert_array_equal(a, b)
+        assert record(out)["summary"]["done"] == 4
+    assert scores["1"]["J&F-Mean"] == scores["2"]["J&F-Mean"] and scores["2"]["tracking"]["frames"] == 4 * FRAMES
+
+
+def test_batch_layer_does_not_import_a_command_line():
+    code = ("import sys, dinotools.batch, dinotools.batch.local, dinotools.batch.ray_engine; "
+            "print(sorted(m for m in sys.modules if m.endswith('cli') or m.endswith('__main__') and 'dinotools' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -61,13 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if on_main else None  # SIGTERM stops a batch as Ctrl-C does
+    try:
+        return _run(args)
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     from .listfile import list_videos
     from .run import run_batch
     from .sources import BatchInputError, davis_videos
 
-    p = build_parser()
-    args = p.parse_args(argv)
-    setup_logging(args.verbose)
     try:
         if args.list is not None and (args.sequences or args.split):
             raise UserError("--sequences and --set select DAVIS sequences: use them with --davis, not --list")
@@ -99,6 +110,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name, error in result.failed:
         print(f"failed: {name}: {error}", file=sys.stderr)
     return result.exit_code
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def entry() -> None:

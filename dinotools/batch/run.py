@@ -41,7 +41,8 @@ class BatchResult:
 
     def line(self) -> str:
         s = self.summary
-        return (f"{s['videos']} video(s): {s['done']} done, {s['skipped']} skipped (finished earlier), "
+        resumed = f" ({s['resumed']} resumed)" if s.get("resumed") else ""
+        return (f"{s['videos']} video(s): {s['done']} done{resumed}, {s['skipped']} skipped (finished earlier), "
                 f"{s['failed']} failed; {s['frames']} frames in {s['seconds']:.1f} s wall "
                 f"({s['fps']:.2f} frames/s overall, {s['videos_per_minute']:.2f} videos/min)")
 
@@ -114,7 +115,8 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     record = BatchRecord(output, recorded_settings(settings, tracker_factory), overwrite=overwrite)
     record.start(videos, runner.describe())
     tasks, skipped = _plan(videos, output, record, overwrite)
-    bars = BatchBars(len(videos), len(skipped), {t.video.name: _count_frames(t.video.frames) for t in tasks},
+    bars = BatchBars(len(videos), len(skipped),
+                     {t.video.name: _count_frames(t.video.frames, settings.max_frames) for t in tasks},
                      enabled=progress)
     driver = _Driver(record, bars)
     start = time.perf_counter()
@@ -148,11 +150,12 @@ def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: boo
     return tasks, skipped
 
 
-def _count_frames(frames: Path) -> Optional[int]:
-    """Frames in a folder (a video file's count arrives with its first progress message)."""
+def _count_frames(frames: Path, limit: Optional[int]) -> Optional[int]:
+    """Frames in a folder, at most ``limit`` (a video file's count arrives with its first progress message)."""
     if not frames.is_dir():
         return None
-    return sum(1 for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    n = sum(1 for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return min(n, limit) if limit else n
 
 
 class _Driver:
@@ -184,6 +187,7 @@ class _Driver:
             entry = {k: v for k, v in (self.record.previous(name) or {}).items() if k in keep}
             self.record.replace(name, {**entry, **result})
         self.counts[status] += 1
+        self.counts["resumed"] += bool(status == "done" and result.get("resumed_from"))
         self.frames += int(result.get("tracked") or 0)
         self.bars.video(name, status, result.get("frames"))
 
@@ -196,7 +200,7 @@ class _Driver:
     def summary(self, videos: int, seconds: float) -> dict:
         c = self.counts
         return {
-            "videos": videos, "done": c["done"], "skipped": c["skipped"], "failed": c["failed"],
+            "videos": videos, "done": c["done"], "resumed": c["resumed"], "skipped": c["skipped"], "failed": c["failed"],
             "not_run": videos - c["done"] - c["skipped"] - c["failed"],
             "frames": self.frames, "seconds": round(seconds, 3),
             "fps": round(self.frames / seconds, 3) if seconds > 0 else 0.0,
