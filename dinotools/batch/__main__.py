@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import List, Optional
 
 from ..cli import add_tracking_arguments, settings_from_args, setup_logging
 from ..errors import UserError
 from ..registry import ComponentError
+from ..signals import NAMES, terminate_as_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,13 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _stop) if on_main else None  # SIGTERM stops a batch as Ctrl-C does
-    try:
+    with terminate_as_interrupt():  # SIGTERM/SIGHUP stop the batch as Ctrl-C does
         return _run(args)
-    finally:
-        if on_main:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args) -> int:
@@ -101,19 +95,15 @@ def _run(args) -> int:
     except (UserError, ComponentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; finished videos and frames are kept: rerun the same command to continue "
-              f"({args.output / 'batch.json'})", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"{NAMES.get(getattr(exc, 'signum', 2), 'interrupted')} stopped the batch; finished videos and "
+              f"frames are kept: rerun the same command to continue ({args.output / 'batch.json'})", file=sys.stderr)
+        return 128 + getattr(exc, "signum", 2)
     print(result.line())
     print(f"record: {result.output / 'batch.json'}")
     for name, error in result.failed:
         print(f"failed: {name}: {error}", file=sys.stderr)
     return result.exit_code
-
-
-def _stop(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def entry() -> None:

@@ -151,9 +151,23 @@ def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames]):
     from ..job import run_video
 
     name = task.video.name
-    progress = (lambda done, total: on_frames(name, done, total)) if on_frames is not None else False
+    progress = (lambda total, initial: _FrameCount(on_frames, name, total, initial)) if on_frames else False
     return run_video(settings, task.video.frames, task.video.mask, task.output, resume=task.resume,
                      overwrite=task.overwrite, progress=progress, tracker=tracker)
+
+
+class _FrameCount:
+    """The frames "bar" ``run_video`` updates: reports ``(name, done, total)`` to the batch's bars."""
+
+    def __init__(self, on_frames: OnFrames, name: str, total: int, initial: int) -> None:
+        self.on_frames, self.name, self.total, self.done = on_frames, name, total, initial
+
+    def update(self, k: int = 1) -> None:
+        self.done += k
+        self.on_frames(self.name, self.done, self.total)
+
+    def close(self) -> None:
+        pass
 
 
 def throttled(send: OnFrames, every: float = 0.25) -> OnFrames:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io.masks import object_ids
 from ..preprocess import preprocess as default_preprocess
@@ -63,7 +64,7 @@ class LabelPropagationTracker:
             ``None`` keeps the frame size (rounded up).
         mask_downsample: ``nearest-exact`` (notebook) or ``nearest``.
         upsample: ``nearest`` (notebook) or ``bilinear`` (paper's J&F protocol).
-        device: where features and propagation live.
+        device: where features and propagation live (``auto``: CUDA when available, else CPU).
         backbone_kwargs: passed to ``create_backbone`` when ``backbone`` is a name.
     """
 
@@ -80,7 +81,7 @@ class LabelPropagationTracker:
         short_side: Optional[int] = 960,
         mask_downsample: str = "nearest-exact",
         upsample: str = "nearest",
-        device="cpu",
+        device="auto",
         backbone_kwargs: Optional[dict] = None,
     ) -> None:
         _check(isinstance(max_context, int) and max_context >= 0, f"max_context must be an int >= 0, got {max_context!r}")
@@ -91,7 +92,7 @@ class LabelPropagationTracker:
         _check(short_side is None or short_side >= 1, f"short_side must be >= 1 or None, got {short_side!r}")
         _check(mask_downsample in DOWNSAMPLE_MODES, f"mask_downsample must be one of {DOWNSAMPLE_MODES}")
         _check(upsample in UPSAMPLE_MODES, f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # auto: CUDA when available, else CPU
         if isinstance(backbone, str):
             backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))
         self.backbone = backbone
