@@ -21,6 +21,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow  # end to end: starts workers twice (torch imports dominate)
 @pytest.mark.parametrize("workers", [1, 2])
 def test_kill_the_batch_and_rerun(tmp_path, workers):
     root = mini_davis(tmp_path / "davis", FRAMES, SEQS)

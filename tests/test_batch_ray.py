@@ -56,6 +56,7 @@ def test_ray_gives_the_masks_of_dinotools_run(tmp_path, davis, ray_session, caps
     assert "0 done, 4 skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # end to end: starts workers twice (torch imports dominate)
 @pytest.mark.parametrize("retries", [0, 1])
 def test_killed_actor_video_is_retried_or_failed_then_finished(tmp_path, ray_session, retries):
     frames = 24

@@ -125,6 +125,7 @@ def test_tracker_that_cannot_be_built_stops_the_batch(tmp_path, davis, capsys):
     assert {v["status"] for v in record(out)["videos"].values()} == {"pending"}  # nothing run, nothing lost
 
 
+@pytest.mark.slow  # end to end: starts workers twice (torch imports dominate)
 def test_python_api_and_a_killed_worker_process(tmp_path):
     """``run_batch`` with 2 local workers; one worker process is SIGKILLed mid-video: it is replaced and
     its video resumed from the PNGs it wrote, which stay as they were."""

@@ -45,6 +45,7 @@ class BatchRecord:
                              f"with the same settings to continue it, or use another output folder or --overwrite")
         self.data = {"version": VERSION, "settings": settings, "videos": dict(old.get("videos", {})),
                      "started": _now()}
+        self.names: List[str] = []  # this run's videos, in order (``start``)
 
     def _load(self) -> dict:
         if not self.path.is_file():
@@ -64,7 +65,7 @@ class BatchRecord:
 
     def start(self, videos: Iterable[Video], engine: dict) -> None:
         """Register this run's videos (an earlier run's entries are kept until replaced)."""
-        self.names: List[str] = []
+        self.names = []
         for v in videos:
             self.names.append(v.name)
             entry = self.data["videos"].get(v.name)

@@ -23,9 +23,6 @@ class Video:
     mask: Path
     where: str
 
-    def to_dict(self) -> dict:
-        return {"frames": str(self.frames), "mask": str(self.mask), "where": self.where}
-
 
 class BatchInputError(InputError):
     """Several bad rows at once: ``problems`` holds one line each (the message: the first, and a count)."""
