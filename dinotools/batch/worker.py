@@ -106,12 +106,15 @@ class VideoRunner:
         """Track ``task.video`` into ``task.output``; a result dict, never an exception (except
         KeyboardInterrupt): ``status`` done/skipped/failed, or ``fatal`` when the tracker cannot be built."""
         base = {"worker": worker_id(), "attempts": task.attempt}
+        loading = self._tracker is None
         try:
             tracker = self.tracker()
         except Exception as exc:  # noqa: BLE001 - any component error stops the whole batch
             log.debug("building the tracker failed", exc_info=True)
             return {**base, "status": "fatal", "error": describe_error(exc, self.settings)}
         base.update(loads=self.loads)
+        if loading:  # this video waited for the backbone to load (not counted in its seconds)
+            base.update(load_seconds=round(self.load_seconds, 3))
         reset_peak_rss()
         cuda = _cuda()
         if cuda is not None:
