@@ -21,6 +21,13 @@ def path_arg(text: str):
     return Path(text) if text else ""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line like every other dinotools error (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Each option's default after its help text (unless the text already says it, or there is none)."""
 
@@ -34,7 +41,7 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m dinotools.run", formatter_class=HelpFormatter,
         description="Segment and track objects in a video by propagating masks through DINOv3 features.",
     )

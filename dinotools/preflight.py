@@ -50,13 +50,11 @@ def check_outputs(settings, source, frames, mask, output: Path, save_probs: Opti
     """Every output path is usable before any work: returns the folders created (removed if the run stops
     before writing). Outputs never replace an input: the frames, the masks or the video."""
     inputs = [frames, mask] if mask is not None else [frames]
-    if any(_same(output, p) for p in inputs) or any(_same(save_probs, p) for p in inputs):
-        raise InputError(f"--output {output} is an input folder: the outputs would replace the frames or masks; "
-                         f"choose another folder")
     files = {"--report": settings.report, "--overlay": settings.overlay}
-    for flag, path in files.items():
+    for flag, path in {"--output": output, "--save-probs": save_probs, **files}.items():
         if any(_same(path, p) for p in inputs):
-            raise InputError(f"{flag} {path} is an input: writing it would destroy it; choose another file name")
+            raise InputError(f"{flag} {path} is an input (the frames or the masks): writing there would replace "
+                             f"it; choose another path")
     if settings.report is not None and _same(settings.report, settings.overlay):
         raise InputError(f"--report and --overlay are the same file {settings.report}; give two names")
     for flag, path in files.items():

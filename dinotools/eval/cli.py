@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..cli import HelpFormatter, setup_logging
+from ..cli import HelpFormatter, Parser, setup_logging
 from ..errors import Interrupted, UserError
 from ..registry import ComponentError
 from ..signals import terminate_as_interrupt
@@ -30,7 +30,7 @@ TRACKER_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m dinotools.eval", formatter_class=HelpFormatter,
         description="DAVIS semi-supervised J&F, computed as the official davis2017-evaluation.",
     )

@@ -50,14 +50,12 @@ def grey_to_rgb(arr: np.ndarray) -> np.ndarray:
 
 def _bits_per_sample(img) -> Optional[int]:
     """Bits per channel the file stores, when its header says (PNG IHDR, TIFF BitsPerSample)."""
-    if img.format == "PNG" and getattr(img, "fp", None) is not None:
+    if img.format == "PNG" and getattr(img, "filename", None):
         try:
-            pos = img.fp.tell()
-            img.fp.seek(24)
-            depth = img.fp.read(1)
-            img.fp.seek(pos)
-            return depth[0] if depth else None
-        except (OSError, ValueError):
+            with open(img.filename, "rb") as f:
+                head = f.read(25)
+            return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else None
+        except OSError:
             return None
     tags = getattr(img, "tag_v2", None)
     if tags is not None and 258 in tags:
