@@ -3,27 +3,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import List, Optional
 
-from ..cli import add_tracking_arguments, settings_from_args, setup_logging
+from ..cli import HelpFormatter, Parser, add_tracking_arguments, path_arg, settings_from_args, setup_logging
 from ..errors import UserError
 from ..registry import ComponentError
 from ..signals import NAMES, terminate_as_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m dinotools.batch",
+    p = Parser(
+        prog="python -m dinotools.batch", formatter_class=HelpFormatter,
         description="Track many videos: OUTPUT/<name>/<frame>.png as dinotools.run writes them, and "
                     "OUTPUT/batch.json with each video's status. Rerun the same command to continue: finished "
                     "videos are skipped, partial ones resumed. Exit code 0: all done; 3: some failed; 2: bad input.",
     )
     src = p.add_argument_group("videos (one of --davis, --list)")
     which = src.add_mutually_exclusive_group(required=True)
-    which.add_argument("--davis", type=Path, metavar="ROOT",
+    which.add_argument("--davis", type=path_arg, metavar="ROOT",
                        help="DAVIS root: JPEGImages/<res>/<seq>/ frames, Annotations/<res>/<seq>/ masks")
-    which.add_argument("--list", type=Path, metavar="FILE",
+    which.add_argument("--list", type=path_arg, metavar="FILE",
                        help="CSV (frames,mask,name) or JSONL ({\"frames\", \"mask\", \"name\"}) list of videos; "
                             "frames: a folder or a video file; mask: a file (frame 0) or a folder (per frame); "
                             "relative paths are relative to the list file")
@@ -35,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "file as the mask of its frame (layouts giving objects where they first appear); "
                           "default first")
     out = p.add_argument_group("output and engine")
-    out.add_argument("--output", type=Path, required=True, help="OUTPUT/<name>/<frame>.png and OUTPUT/batch.json")
+    out.add_argument("--output", type=path_arg, required=True, help="OUTPUT/<name>/<frame>.png and OUTPUT/batch.json")
     out.add_argument("--overwrite", action="store_true", help="track every video again, replacing its outputs")
     out.add_argument("--engine", choices=["local", "ray"], default="local",
                      help="local (default): this machine, no extra install; ray: pip install 'dinotools[ray]'")
@@ -74,6 +73,9 @@ def _run(args) -> int:
     from .sources import BatchInputError, davis_videos
 
     try:
+        for flag in ("davis", "list", "output"):
+            if getattr(args, flag) == "":
+                raise UserError(f"--{flag} needs a path, got ''")
         if args.list is not None and (args.sequences or args.split):
             raise UserError("--sequences and --set select DAVIS sequences: use them with --davis, not --list")
         if args.retries < 0:

@@ -108,6 +108,8 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     runner = make_engine(engine, settings, workers=workers, tracker=tracker, tracker_factory=tracker_factory,
                          ray_address=ray_address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          retries=retries)
+    if str(output) == "":
+        raise ConfigError("the output folder needs a name, got ''")
     output = Path(output).resolve()
     if output.exists() and not output.is_dir():
         raise InputError(f"output {output} exists and is not a folder")
