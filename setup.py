@@ -62,9 +62,11 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "asv>=0.6", "ninja", "safetensors>=0.4"],  # safetensors: HF-format loading tests
         "hf": ["safetensors>=0.4", "huggingface_hub>=0.20"],
+        "ray": ["ray>=2.9"],  # python -m dinotools.batch --engine ray
     },
     entry_points={
-        "console_scripts": ["dinotools = dinotools.cli:entry", "dinotools-eval = dinotools.eval.cli:entry"],
+        "console_scripts": ["dinotools = dinotools.cli:entry", "dinotools-eval = dinotools.eval.cli:entry",
+                            "dinotools-batch = dinotools.batch.__main__:entry"],
         **COMPONENTS["entry_points"](),
     },
     ext_modules=ext_modules,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -18,11 +18,14 @@ class FileInitializer:
 
     ``path`` a file: the mask of frame 0 (or of ``frame``). ``path`` a folder: one mask per
     frame that has one, named like the frame (``00005.png`` for ``00005.jpg``) or by index.
+    ``void``: an id read as background (255 in DAVIS-2017 annotations: "not labelled"); the
+    masks are then returned as arrays with it cleared.
     """
 
-    def __init__(self, path, frame: int = 0) -> None:
+    def __init__(self, path, frame: int = 0, void: Optional[int] = None) -> None:
         self.path = Path(path)
         self.frame = frame
+        self.void = void
         if self.path.is_dir():
             self.files = sorted(
                 (p for p in self.path.iterdir() if p.suffix.lower() in MASK_SUFFIXES),
@@ -35,9 +38,17 @@ class FileInitializer:
         else:
             raise InputError(f"mask {self.path} not found")
 
-    def masks(self, frame_names: Optional[Sequence[str]] = None) -> Dict[int, Path]:
-        """``{frame index: mask file}``; folder files are matched to ``frame_names`` by stem,
-        or read as indices when their stem is a number."""
+    def masks(self, frame_names: Optional[Sequence[str]] = None) -> Dict[int, Union[Path, np.ndarray]]:
+        """``{frame index: mask file}`` (``[H,W]`` id arrays with ``void``); folder files are matched
+        to ``frame_names`` by stem, or read as indices when their stem is a number."""
+        if self.void is not None:
+            return {i: self._clear_void(read_mask(p)) for i, p in self._paths(frame_names).items()}
+        return self._paths(frame_names)
+
+    def _clear_void(self, mask: np.ndarray) -> np.ndarray:
+        return np.where(mask == self.void, 0, mask)
+
+    def _paths(self, frame_names: Optional[Sequence[str]] = None) -> Dict[int, Path]:
         if not self.path.is_dir():
             return {self.frame: self.path}
         by_name = {n: i for i, n in enumerate(frame_names or [])}
@@ -52,5 +63,8 @@ class FileInitializer:
         return out
 
     def __call__(self, frame_index: int, frame: np.ndarray) -> Optional[np.ndarray]:
-        path = self.masks().get(frame_index)
-        return None if path is None else read_mask(path)
+        path = self._paths().get(frame_index)
+        if path is None:
+            return None
+        mask = read_mask(path)
+        return mask if self.void is None else self._clear_void(mask)

@@ -51,6 +51,8 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
         raise UserError("--output needs a folder name, got ''")
     save_probs = settings.probs_dir(output)
     source = open_frames(frames, strict=settings.strict)
+    if settings.max_frames is not None:
+        source.limit(settings.max_frames)
     masks = {}
     if settings.init == "file":
         if mask is None:

@@ -52,6 +52,7 @@ class RunSettings:
     discover_every: Optional[int] = setting(None)
     device: str = setting("auto")  # auto: CUDA when available, else CPU
     seed: int = setting(0)  # seeds --weights random (recorded for --resume only then)
+    max_frames: Optional[int] = setting(None)  # track only the first N frames (the run record keeps the count)
     # tracker parameters (notebook defaults)
     max_context: int = tracker_param(7, "recent predictions kept in the context besides the mask frames", type=int)
     size: float = tracker_param(12, "neighbourhood radius in patches", type=float)
@@ -81,6 +82,8 @@ class RunSettings:
             raise UserError(f"--backbone-workers must be >= 1 (got {self.backbone_workers})")
         if self.discover_every is not None and self.discover_every < 1:
             raise UserError(f"--discover-every must be >= 1 (got {self.discover_every})")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise UserError(f"--max-frames must be >= 1 (got {self.max_frames})")
         for name in ("weights", "overlay", "report", "save_probs"):
             if isinstance(getattr(self, name), (str, Path)) and str(getattr(self, name)) == "":
                 raise UserError(f"--{name.replace('_', '-')} needs a path, got ''")

@@ -120,7 +120,8 @@ def _results(tracker, frames, masks, *, return_probs, **engine):
     """Per-frame results through the single loop; trackers with only ``track()`` use that."""
     if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
         return track_video(tracker, frames, masks, return_probs=return_probs, **engine)
-    return tracker.track(frames, masks=masks, return_probs=return_probs)
+    arrays = {i: arr for i, (arr, _) in load_masks(masks).items()}  # the Protocol's masks are arrays, not paths
+    return tracker.track(frames, masks=arrays, return_probs=return_probs)
 
 
 def _close(results) -> None:

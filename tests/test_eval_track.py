@@ -12,11 +12,14 @@ from test_eval_davis import make_dataset, two_objects
 
 
 class CopyFirstMask:
-    """A plugin-style tracker exposing only ``track()``: predicts the first mask on every frame."""
+    """A plugin-style tracker exposing only ``track()`` (the ``Tracker`` Protocol): predicts the first
+    mask on every frame."""
 
-    def track(self, frames, first_mask):
+    def track(self, frames, first_mask=None, *, masks=None, return_probs=False):
+        first = masks[0] if masks is not None else first_mask
+        ids = tuple(int(i) for i in np.unique(first) if i)
         for i, _ in enumerate(frames):
-            yield SimpleNamespace(index=i, labels=first_mask.copy())
+            yield SimpleNamespace(index=i, labels=first.copy(), ids=ids)
 
 
 def add_frames(root, seq, n, start=0):

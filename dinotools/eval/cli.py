@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --prefetch: threads encoding batches at once (default: 2 on CPU, 1 on CUDA)")
     t.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
                    help="sweep tracker arguments, e.g. --grid topk=3,5 temperature=0.1,0.2 size=8,12")
+    t.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="the batch runner's engine (default local; ray: pip install 'dinotools[ray]')")
+    t.add_argument("--workers", type=int, default=1,
+                   help="sequences tracked at once (default 1): processes (local) or Ray actors, each loading the "
+                        "backbone once per setting")
+    t.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join ('auto'); default: a local Ray")
+    t.add_argument("--cpus-per-worker", type=float, help="CPU cores (torch threads) per worker")
+    t.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray actor (default 0)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue an interrupted --track in --out: finished sequences are kept, partial ones "
+                        "resumed (default: track every sequence again)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -111,8 +122,10 @@ def cmd_results(args, dataset: DavisDataset) -> int:
 
 
 def cmd_track(args, dataset: DavisDataset) -> int:
+    from functools import partial
+
     from .. import create_backbone, create_tracker
-    from .track import describe, track_dataset
+    from .track import build_eval_tracker, describe, eval_settings, track_dataset
 
     if not args.backbone:
         raise UserError("--track needs --backbone NAME (e.g. baseline, or a DINOv3 variant such as vits16)")
@@ -132,16 +145,25 @@ def cmd_track(args, dataset: DavisDataset) -> int:
     check_kwargs("backbone", args.backbone, REGISTRIES["backbone"].get(args.backbone), backbone_kwargs,
                  flag="--backbone-arg")
     out_root = Path(args.out or f"eval_{args.tracker}_{args.backbone}")
-    # One backbone for every setting: weights are loaded once per sweep.
-    backbone = build_component("backbone", args.backbone, create_backbone, device=base["device"], **backbone_kwargs)
+    batch = {"engine": args.engine, "workers": args.workers, "ray_address": args.ray_address,
+             "cpus_per_worker": args.cpus_per_worker, "gpus_per_worker": args.gpus_per_worker}
+    in_process = args.engine == "local" and args.workers == 1
+    # In this process one backbone serves every setting: weights are loaded once per sweep (batch
+    # workers load their own, once per setting).
+    backbone = build_component("backbone", args.backbone, create_backbone, device=base["device"],
+                               **backbone_kwargs) if in_process else None
     rows = []
     for setting in settings:
         kwargs = {**base, **setting}
-        tracker = build_component("tracker", args.tracker, create_tracker, backbone=backbone, **kwargs)
+        tracker = build_component("tracker", args.tracker, create_tracker, backbone=backbone,
+                                  **kwargs) if in_process else None
+        factory = partial(build_eval_tracker, args.tracker, args.backbone, backbone_kwargs, kwargs)
+        run_settings = eval_settings(backbone=args.backbone, tracker=args.tracker, **{**backbone_kwargs, **kwargs})
         # Each setting keeps its own PNGs and reports, so any of them can be re-scored later.
         out = out_root / setting_name(setting) if args.grid else out_root
         run = track_dataset(tracker, dataset, out, batch_size=args.batch_size, prefetch=args.prefetch,
-                            workers=args.backbone_workers)
+                            workers=args.backbone_workers, settings=run_settings, tracker_factory=factory,
+                            resume=args.resume, progress=True, batch=batch)
         evaluation = evaluate_results(None, out, dataset=dataset, uint8_decay=args.official_decay)
         info = {"tracker": args.tracker, "backbone": args.backbone, "tracker_kwargs": kwargs,
                 "tracking": run.summary()}

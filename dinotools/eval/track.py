@@ -1,40 +1,33 @@
-"""Run a tracker over every sequence of a DAVIS-style dataset, writing result PNGs and timing it."""
+"""Run a tracker over every sequence of a DAVIS-style dataset through the batch runner, timing it."""
 from __future__ import annotations
 
+import dataclasses
 import logging
-import resource
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
-
-import numpy as np
-import torch
+from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import InputError
-from ..io.frames import open_frames
-from ..io.masks import write_mask
-from ..loop import track_video
-from .dataset import DavisDataset
+from ..settings import RunSettings
+from .dataset import VOID_ID, DavisDataset
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrackRun:
-    """Speed and memory of one pass over the dataset.
+    """Speed and memory of one pass over the dataset (from the batch record of each sequence).
 
-    ``seconds`` covers reading frames, features, propagation and decoding, not PNG writing.
-    ``peak_rss_mb`` is the whole process's peak resident memory so far (getrusage), so it never
-    decreases across runs in one process; ``peak_gpu_mb`` is torch's peak allocation on CUDA.
+    ``seconds`` sums each sequence's tracking time: reading frames, features, propagation and
+    writing its PNGs (the backbone's loading excluded). ``peak_rss_mb`` is the largest resident
+    memory of a worker while it tracked a sequence; ``peak_gpu_mb`` torch's peak allocation on CUDA.
     """
 
     frames: int = 0
     seconds: float = 0.0
-    cpu_seconds: float = 0.0  # process CPU time over the same spans: wall >> cpu/threads means a busy machine
+    cpu_seconds: float = 0.0  # CPU time of the workers over the same spans: wall >> cpu/threads means a busy machine
     per_sequence: Dict[str, Dict[str, float]] = field(default_factory=dict)
-    stages: Dict[str, float] = field(default_factory=dict)  # seconds per loop stage (decode/backbone/propagate)
+    stages: Dict[str, float] = field(default_factory=dict)  # seconds per stage (decode/backbone/propagate/write)
     peak_rss_mb: float = 0.0
     peak_gpu_mb: Optional[float] = None
 
@@ -47,96 +40,83 @@ class TrackRun:
                 "peak_rss_mb": self.peak_rss_mb, "peak_gpu_mb": self.peak_gpu_mb,
                 "stages": self.stages, "per_sequence": self.per_sequence}
 
-    def add(self, stage: str, seconds: float) -> None:
-        """``stats`` hook of ``track_video``: accumulates time per stage."""
-        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+    def add_sequence(self, name: str, entry: dict) -> None:
+        """Add one sequence's ``batch.json`` entry."""
+        frames, seconds = int(entry.get("tracked") or 0), float(entry.get("seconds") or 0.0)
+        self.frames += frames
+        self.seconds += seconds
+        self.cpu_seconds += float(entry.get("cpu_seconds") or 0.0)
+        self.per_sequence[name] = {"frames": frames, "seconds": seconds, "fps": frames / seconds if seconds else 0.0}
+        for stage, s in (entry.get("stage_seconds") or {}).items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + s
+        self.peak_rss_mb = max(self.peak_rss_mb, float(entry.get("peak_ram_mb") or 0.0))
+        if entry.get("peak_gpu_mb") is not None:
+            self.peak_gpu_mb = max(self.peak_gpu_mb or 0.0, float(entry["peak_gpu_mb"]))
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+def eval_settings(base: Optional[RunSettings] = None, **values) -> RunSettings:
+    """``RunSettings`` for an evaluation: ``values`` that are settings fields are set (others belong to
+    the tracker factory); DAVIS void (255) is background, as the scoring reads it."""
+    names = {f.name for f in dataclasses.fields(RunSettings)}
+    settings = dataclasses.replace(base or RunSettings(), **{k: v for k, v in values.items() if k in names})
+    settings.init_args = {**settings.init_args, "void": VOID_ID}
+    return settings
 
 
-def _results(tracker, frames, first_mask: np.ndarray, run: TrackRun, batch_size: int, prefetch: int,
-             workers: Optional[int]):
-    """Per-frame results through the single loop; trackers with only ``track()`` use that."""
-    if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
-        return track_video(tracker, frames, {0: first_mask}, batch_size=batch_size, prefetch=prefetch,
-                           workers=workers, stats=run)
-    return tracker.track(frames, first_mask)  # a plugin tracker implementing only the Protocol
+def build_eval_tracker(tracker: str, backbone: str, backbone_kwargs: dict, tracker_kwargs: dict):
+    """The tracker ``dinotools.eval --track`` describes (picklable through ``functools.partial``, so
+    each batch worker builds its own)."""
+    from .. import create_backbone, create_tracker
 
-
-def _cuda_device(tracker) -> Optional[torch.device]:
-    device = torch.device(getattr(tracker, "device", "cpu"))
-    return device if device.type == "cuda" else None
+    device = tracker_kwargs.get("device", "cpu")
+    return create_tracker(tracker, backbone=create_backbone(backbone, device=device, **backbone_kwargs),
+                          **tracker_kwargs)
 
 
 def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 1, prefetch: int = 0,
-                  workers: Optional[int] = None) -> TrackRun:
+                  workers: Optional[int] = None, settings: Optional[RunSettings] = None,
+                  tracker_factory: Optional[Callable[[], Any]] = None, resume: bool = False, progress: bool = False,
+                  batch: Optional[Dict[str, Any]] = None) -> TrackRun:
     """Track each sequence of ``dataset`` from its first annotation; write ``out_dir/<seq>/<frame>.png``.
 
-    The first mask is the first annotation with void (255) cleared; result frames are named
-    after the frame files, which must start at the first annotation's frame. ``batch_size``,
-    ``prefetch`` and ``workers`` are passed to ``track_video``.
+    Runs ``dinotools.batch.run_batch`` (so ``out_dir/batch.json`` records each sequence): with
+    ``tracker`` (a built tracker) in this process; with ``tracker_factory`` on the engine that
+    ``batch`` names (``run_batch`` keywords: ``engine``, ``workers``, ``ray_address``,
+    ``cpus_per_worker``, ``gpus_per_worker``), each worker building its own. The first mask is the first annotation with
+    void (255) cleared; the frame files must start at the first annotation's frame. ``batch_size``,
+    ``prefetch`` and ``workers`` (backbone threads) go to the engine. ``resume``: keep sequences an
+    interrupted run finished and continue partial ones (default: track every sequence again).
     """
-    out_dir = Path(out_dir)
-    run = TrackRun()
-    cuda = _cuda_device(tracker)
-    if cuda is not None:
-        torch.cuda.reset_peak_memory_stats(cuda)
-    for seq in dataset.sequences:
-        first, first_name = dataset.first_annotation(seq)
-        if not first.any():
-            log.warning("sequence %s: first annotation has no object; not tracked", seq)
+    from ..batch import run_batch
+    from ..batch.sources import dataset_videos
+
+    videos = []
+    for video in dataset_videos(dataset):
+        if not dataset.first_annotation(video.name)[0].any():
+            log.warning("sequence %s: first annotation has no object; not tracked", video.name)
             continue
-        frames = open_frames(dataset.frame_dir(seq))
-        names = frames.names[: dataset.max_frames] if dataset.max_frames else frames.names
-        if names[0] != first_name:
-            raise InputError(
-                f"sequence {seq}: the first frame is {names[0]} but the first annotation is {first_name}.png; "
-                f"tracking starts from the first annotation, so they must be the same frame"
-            )
-        (out_dir / seq).mkdir(parents=True, exist_ok=True)
-        seconds, count, start, cpu_start = 0.0, 0, time.perf_counter(), time.process_time()
-        results = _results(tracker, _limit(frames, len(names)), first, run, batch_size, prefetch, workers)
-        try:
-            for result in results:
-                if cuda is not None:
-                    torch.cuda.synchronize(cuda)
-                seconds += time.perf_counter() - start
-                run.cpu_seconds += time.process_time() - cpu_start
-                write_mask(out_dir / seq / f"{names[result.index]}.png", result.labels)
-                count += 1
-                start, cpu_start = time.perf_counter(), time.process_time()  # clocks restart after the write
-        finally:
-            if hasattr(results, "close"):  # stops track_video's prefetch threads on an early exit
-                results.close()
-        run.frames += count
-        run.seconds += seconds
-        run.per_sequence[seq] = {"frames": count, "seconds": seconds, "fps": count / seconds if seconds else 0.0}
-        log.info("%s: %d frames, %.2f fps", seq, count, count / seconds if seconds else 0.0)
-    run.peak_rss_mb = peak_rss_mb()
-    if cuda is not None:
-        run.peak_gpu_mb = torch.cuda.max_memory_allocated(cuda) / 2**20
-    if run.frames == 0:
+        videos.append(video)
+    if not videos:
         raise InputError("no sequence was tracked: every first annotation is empty")
+    settings = eval_settings(settings, batch_size=batch_size, prefetch=prefetch, backbone_workers=workers,
+                             max_frames=dataset.max_frames)
+    result = run_batch(settings, videos, out_dir, tracker=tracker, tracker_factory=tracker_factory,
+                       overwrite=not resume, progress=progress, **(batch or {}))
+    if result.failed:
+        (name, error), more = result.failed[0], len(result.failed) - 1
+        raise InputError(f"sequence {name}: {error}" + (f" (and {more} more failed sequence(s))" if more else "")
+                         + f"; the others are tracked: see {result.output / 'batch.json'}")
+    run = TrackRun()
+    for name, entry in result.videos.items():
+        run.add_sequence(name, entry)
     return run
-
-
-def _limit(frames, n: int):
-    """The first ``n`` frames of ``frames`` (a lazy source)."""
-    for i, frame in enumerate(frames):
-        if i >= n:
-            return
-        yield frame
 
 
 def describe(run: TrackRun) -> List[str]:
     """Human-readable speed and memory lines."""
     lines = [f"tracked {run.frames} frames in {run.seconds:.1f} s: {run.fps:.2f} fps "
-             f"(frame reading + features + propagation; PNG writing excluded; {run.cpu_seconds:.1f} s CPU)",
-             f"peak RAM (process max RSS): {run.peak_rss_mb:.0f} MiB"]
+             f"(frame reading + features + propagation + PNG writing; {run.cpu_seconds:.1f} s CPU)",
+             f"peak RAM (largest worker max RSS while tracking a sequence): {run.peak_rss_mb:.0f} MiB"]
     if run.stages:
         lines.append("time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.stages.items()))
     if run.peak_gpu_mb is not None:

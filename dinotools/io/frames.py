@@ -82,6 +82,7 @@ class FrameSource:
         self._warned: set = set()
         self.size: Optional[Tuple[int, int]] = None  # (H, W) of the first frame read
         self.decoded: Optional[int] = None  # video: frames decoded by the last full pass
+        self.max_frames: Optional[int] = None  # set by limit()
         if self.path.is_dir():
             self.files: Optional[List[Path]] = list_images(self.path)
             if not self.files:
@@ -98,6 +99,16 @@ class FrameSource:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def limit(self, n: int) -> "FrameSource":
+        """Keep only the first ``n`` frames (quick runs; evaluation on a clip's start)."""
+        self.max_frames = n
+        self.names = self.names[:n]
+        if self.files is not None:
+            self.files = self.files[:n]
+        else:
+            self.announced = min(self.announced, n)
+        return self
 
     @property
     def is_video(self) -> bool:
@@ -161,7 +172,7 @@ class FrameSource:
         cap = cv2.VideoCapture(str(self.path))
         try:
             count = 0
-            while True:
+            while self.max_frames is None or count < self.max_frames:
                 ok, bgr = cap.read()
                 if not ok:
                     break

@@ -1,0 +1,187 @@
+"""The worker side of a batch: one tracker per worker, built once; runs one video at a time and measures it."""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import socket
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+from .sources import Video
+
+log = logging.getLogger(__name__)
+
+OnFrames = Callable[[str, int, int], None]  # (video name, frames written, total frames)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One video to run: ``output`` is ``OUTPUT/<name>``; ``resume`` continues partial outputs
+    (``dinotools.run --resume``), ``overwrite`` starts again; ``attempt`` counts dead workers."""
+
+    video: Video
+    output: Path
+    resume: bool
+    overwrite: bool
+    attempt: int = 1
+
+    def retry(self) -> "Task":
+        return replace(self, attempt=self.attempt + 1, resume=True, overwrite=False)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-memory window: Linux resets the process's VmHWM on writing 5 to clear_refs."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # elsewhere the peak is the process's peak so far (ru_maxrss never decreases)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory since ``reset_peak_rss`` (Linux), else of the process so far, in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def _cuda():
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized() else None
+
+
+def describe_error(exc: BaseException, settings=None) -> str:
+    """One line for a failed video (what ``dinotools.run`` prints after ``error:``)."""
+    from ..engine import first_line
+    from ..errors import UserError
+    from ..registry import ComponentError
+    from ..settings import describe_failure
+
+    if isinstance(exc, (UserError, ComponentError)):
+        return first_line(exc)
+    known = describe_failure(exc, settings) if settings is not None else None
+    if known is not None:
+        return known.replace(" (-vv shows the traceback)", "")
+    if isinstance(exc, MemoryError):
+        return "out of memory (MemoryError): lower --short-side, --max-context or --batch-size, or use fewer --workers"
+    return f"{type(exc).__name__}: {first_line(exc)}"
+
+
+class VideoRunner:
+    """Runs videos one after another with one tracker, built on first use (``build_tracker(settings)``,
+    or ``factory()``) and reused: a tracker keeps no state between videos (each run starts a new
+    ``TrackState``)."""
+
+    def __init__(self, settings, tracker=None, factory: Optional[Callable[[], object]] = None) -> None:
+        self.settings, self.factory = settings, factory
+        self._tracker = tracker
+        self.loads = 0
+        self.load_seconds = 0.0
+
+    def tracker(self):
+        if self._tracker is None:
+            from ..settings import build_tracker
+
+            t0 = time.perf_counter()
+            self._tracker = self.factory() if self.factory is not None else build_tracker(self.settings)
+            self.loads += 1
+            self.load_seconds = time.perf_counter() - t0
+        return self._tracker
+
+    def run(self, task: Task, on_frames: Optional[OnFrames] = None) -> dict:
+        """Track ``task.video`` into ``task.output``; a result dict, never an exception (except
+        KeyboardInterrupt): ``status`` done/skipped/failed, or ``fatal`` when the tracker cannot be built."""
+        base = {"worker": worker_id(), "attempts": task.attempt}
+        loading = self._tracker is None
+        try:
+            tracker = self.tracker()
+        except Exception as exc:  # noqa: BLE001 - any component error stops the whole batch
+            log.debug("building the tracker failed", exc_info=True)
+            return {**base, "status": "fatal", "error": describe_error(exc, self.settings)}
+        base.update(loads=self.loads)
+        if loading:  # this video waited for the backbone to load (not counted in its seconds)
+            base.update(load_seconds=round(self.load_seconds, 3))
+        reset_peak_rss()
+        cuda = _cuda()
+        if cuda is not None:
+            cuda.cuda.reset_peak_memory_stats()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        try:
+            report = _run_video(self.settings, task, tracker, on_frames)
+        except Exception as exc:  # noqa: BLE001 - recorded; the other videos go on
+            log.debug("video %s failed", task.video.name, exc_info=True)
+            if cuda is not None:
+                cuda.cuda.empty_cache()  # an out-of-memory video must not starve the next one
+            return {**base, "status": "failed", "error": describe_error(exc, self.settings),
+                    "seconds": round(time.perf_counter() - t0, 3)}
+        seconds = time.perf_counter() - t0
+        summary = report.summary()
+        tracked = int(summary.get("frames", 0))
+        start = int(summary.get("resumed_from") or 0)
+        total = start + tracked
+        gpu = _cuda()
+        return {
+            **base,
+            "status": "skipped" if summary.get("nothing_to_resume") else "done",
+            "frames": total,
+            "tracked": tracked,
+            "resumed_from": start or None,
+            "seconds": round(seconds, 3),
+            "fps": round(tracked / seconds, 3) if seconds > 0 else 0.0,
+            "cpu_seconds": round(time.process_time() - cpu0, 3),
+            "stage_seconds": summary.get("stage_seconds", {}),
+            "peak_ram_mb": round(peak_rss_mb(), 1),
+            "peak_gpu_mb": round(gpu.cuda.max_memory_allocated() / 2**20, 1) if gpu is not None else None,
+        }
+
+
+def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames]):
+    """``job.run_video`` for one task (the one place the batch calls the single-video job)."""
+    from ..job import run_video
+
+    name = task.video.name
+    progress = (lambda total, initial: _FrameCount(on_frames, name, total, initial)) if on_frames else False
+    return run_video(settings, task.video.frames, task.video.mask, task.output, resume=task.resume,
+                     overwrite=task.overwrite, progress=progress, tracker=tracker)
+
+
+class _FrameCount:
+    """The frames "bar" ``run_video`` updates: reports ``(name, done, total)`` to the batch's bars."""
+
+    def __init__(self, on_frames: OnFrames, name: str, total: int, initial: int) -> None:
+        self.on_frames, self.name, self.total, self.done = on_frames, name, total, initial
+
+    def update(self, k: int = 1) -> None:
+        self.done += k
+        self.on_frames(self.name, self.done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+def throttled(send: OnFrames, every: float = 0.25) -> OnFrames:
+    """``send`` at most every ``every`` seconds (and always for a video's last frame): progress
+    messages cross processes or the network."""
+    last = [0.0]
+
+    def on_frames(name: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - last[0] >= every:
+            last[0] = now
+            send(name, done, total)
+
+    return on_frames
