@@ -5,10 +5,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from dataclasses import fields
 from typing import List, Optional
 
 from .errors import UserError
 from .registry import ComponentError
+from .settings import RunSettings, describe_failure, tracker_fields
 
 log = logging.getLogger("dinotools")
 
@@ -34,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--save-probs", nargs="?", const=True, default=None, metavar="DIR",
                     help="also write per-frame probabilities as compressed .npz (default DIR: OUTPUT/probs)")
     io.add_argument("--report", type=Path, metavar="FILE", help="write the run report (JSON) here")
+    add_tracking_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
+    return p
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """The component, tracker-parameter and engine options (shared by every command that tracks videos)."""
     comp = p.add_argument_group("components")
     comp.add_argument("--backbone", default="vitl16", help="backbone name (default vitl16; `baseline` needs no weights)")
     comp.add_argument("--weights", help="backbone weights file or folder (default: discover)")
@@ -46,23 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--discover-every", type=int, help="look for new objects every N frames (needs --init)")
     comp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     tp = p.add_argument_group("tracker parameters (notebook defaults)")
-    tp.add_argument("--max-context", type=int, default=7)
-    tp.add_argument("--size", type=float, default=12, help="neighbourhood radius in patches")
-    tp.add_argument("--shape", choices=["circle", "square"], default="circle")
-    tp.add_argument("--topk", type=int, default=5)
-    tp.add_argument("--temperature", type=float, default=0.2)
-    tp.add_argument("--short-side", type=int, default=960)
-    tp.add_argument("--upsample", choices=["nearest", "bilinear"], default="nearest")
-    tp.add_argument("--mask-downsample", choices=["nearest-exact", "nearest"], default="nearest-exact")
-    tp.add_argument("--batch-size", type=int, default=1, help="frames per backbone batch")
-    tp.add_argument("--prefetch", type=int, default=2,
-                    help="batches decoded and encoded ahead in background threads (0: plain loop, one thread)")
-    tp.add_argument("--backbone-workers", type=int, default=None, metavar="N",
-                    help="threads encoding batches at once when --prefetch > 0, each with an equal share of the "
-                         "CPU threads (default: 2 on CPU, 1 on CUDA)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
-    return p
+    for f in tracker_fields():
+        tp.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=f.metadata["help"],
+                        **f.metadata["option"])
+    eng = p.add_argument_group("engine")
+    eng.add_argument("--batch-size", type=int, default=1, help="frames per backbone batch")
+    eng.add_argument("--prefetch", type=int, default=2,
+                     help="batches decoded and encoded ahead in background threads (0: plain loop, one thread)")
+    eng.add_argument("--backbone-workers", type=int, default=None, metavar="N",
+                     help="threads encoding batches at once when --prefetch > 0, each with an equal share of the "
+                          "CPU threads (default: 2 on CPU, 1 on CUDA)")
+
+
+def settings_from_args(args) -> RunSettings:
+    """The ``RunSettings`` of parsed arguments (every field found on ``args`` by name)."""
+    values = {f.name: getattr(args, f.name) for f in fields(RunSettings) if hasattr(args, f.name)}
+    values["init_args"] = _kv(getattr(args, "init_arg", []))
+    if getattr(args, "save_probs", None) not in (None, True):
+        values["save_probs"] = Path(args.save_probs)
+    return RunSettings(**values)
 
 
 def _kv(items: List[str]) -> dict:
@@ -81,136 +93,23 @@ def _kv(items: List[str]) -> dict:
     return out
 
 
-def _build(kind: str, name: str, factory, **kwargs):
-    """``factory(name, **kwargs)``; an unexpected error becomes one line naming the component."""
-    from .engine import first_line, passes_through
-
-    try:
-        return factory(name, **kwargs)
-    except (UserError, ComponentError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - plugins may raise anything
-        if passes_through(exc):
-            raise
-        raise ComponentError(f"{kind} {name!r} failed to build: {type(exc).__name__}: {first_line(exc)}") from exc
-
-
-def make_tracker(args):
-    from .registry import create_backbone, create_propagator, create_tracker
-
-    backbone_kwargs = {}
-    if args.weights is not None:
-        backbone_kwargs["weights"] = args.weights
-    if args.dtype is not None:
-        backbone_kwargs["dtype"] = args.dtype
-    backbone, propagator = args.backbone, args.propagator
-    if args.tracker == "label-propagation":  # built one by one so that a failure names its component
-        backbone = _build("backbone", backbone, create_backbone, device=args.device, **backbone_kwargs)
-        propagator = _build("propagator", propagator, create_propagator)
-    return _build(
-        "tracker", args.tracker, create_tracker, backbone=backbone, propagator=propagator,
-        max_context=args.max_context, size=args.size, shape=args.shape, topk=args.topk, temperature=args.temperature,
-        short_side=args.short_side, upsample=args.upsample, mask_downsample=args.mask_downsample,
-        device=args.device, backbone_kwargs=backbone_kwargs,
-    )
-
-
 def cmd_track(args) -> int:
-    from . import resume
-    from .io.frames import open_frames
-    from .job import prepare_output, run_job
-    from .registry import create_initializer
+    from .job import run_video
 
     if (args.frames is None) == (args.video is None):
         raise UserError("give exactly one of --frames DIR or --video FILE")
     if args.output is None:
         raise UserError("--output DIR is required")
-    if args.resume and args.overwrite:
-        raise UserError("--resume continues an interrupted run and --overwrite starts again: give one of them")
-    if args.prefetch < 0 or args.batch_size < 1:
-        raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {args.prefetch}, {args.batch_size})")
-    if args.backbone_workers is not None and args.backbone_workers < 1:
-        raise UserError(f"--backbone-workers must be >= 1 (got {args.backbone_workers})")
-    if args.save_probs is not None:
-        args.save_probs = args.output / "probs" if args.save_probs is True else Path(args.save_probs)
-    source = open_frames(args.frames or args.video)
-    masks, initializer = {}, None
-    if args.init == "file":
-        if args.mask is None:
-            raise UserError("--mask FILE|DIR is required (or choose an automatic --init such as sam2)")
-        masks = create_initializer("file", path=args.mask, **_kv(args.init_arg)).masks(source.names)
-        if args.discover_every:
-            raise UserError("--discover-every needs an automatic initializer (--init sam2)")
-    else:
-        initializer = create_initializer(args.init, **_kv(args.init_arg))
-        if args.mask is not None:
-            from .initializers import FileInitializer
-
-            masks = FileInitializer(args.mask).masks(source.names)
-    _check_masks(masks)  # before the backbone loads: a bad mask should not cost minutes
-    settings = resume.run_settings(args, len(source))
-    start = 0
-    if args.resume:
-        if initializer is not None or args.overlay is not None:
-            raise UserError("--resume works with --init file and without --overlay (an mp4 cannot be continued)")
-        start = resume.resume_point(args.output, source.names, settings)
-        if start == len(source):
-            resume.finish(args.output)
-            print(f"nothing to resume: all {start} frames have outputs in {args.output}")
-            return 0
-    tracker = make_tracker(args)
-    prepare_output(args.output, args.overwrite, resume=args.resume)
-    if resume.remove_temp_files(args.output):
-        log.info("removed temp files an interrupted writer left in %s", args.output)
-    resume.write_manifest(args.output, settings)  # marks the run unfinished until it completes
-    try:
-        report = run_job(
-            tracker, source, masks, args.output, overlay=args.overlay, batch_size=args.batch_size,
-            initializer=initializer, discover_every=args.discover_every, progress=not args.no_progress,
-            prefetch=args.prefetch, workers=args.backbone_workers, save_probs=args.save_probs, start=start,
-        )
-    except BaseException:
-        if not any(args.output.glob("*.png")):  # nothing to resume: leave the folder as it was
-            resume.finish(args.output)
-        raise
-    resume.finish(args.output)
+    settings = settings_from_args(args)
+    report = run_video(settings, args.frames or args.video, args.mask, args.output, resume=args.resume,
+                       overwrite=args.overwrite, progress=not args.no_progress)
+    if report.extra.get("nothing_to_resume"):
+        print(f"nothing to resume: all {report.extra['resumed_from']} frames have outputs in {args.output}")
+        return 0
+    start = report.extra.get("resumed_from", 0)
     where = f" (resumed at frame {start})" if start else ""
     print(f"wrote {args.output}{where}: {report.line()}")
-    if args.report is not None:
-        report.save(args.report)
     return 0
-
-
-def _check_masks(masks: dict) -> None:
-    """Unreadable masks, masks without objects, ids an indexed PNG cannot hold: one line each."""
-    from .io.masks import MAX_PNG_ID, check_mask
-    from .loop import load_masks
-
-    for arr, where in load_masks(masks).values():
-        check_mask(arr, where)
-        if arr.max() > MAX_PNG_ID:
-            raise UserError(f"{where} has object id {int(arr.max())}; the indexed PNG outputs hold ids up to "
-                            f"{MAX_PNG_ID}: renumber the objects")
-
-
-def _component(stage: str, args) -> str:
-    """The component a failed stage belongs to, named as the user chose it."""
-    return {
-        "backbone": f"backbone {args.backbone!r}",
-        "propagate": f"tracker {args.tracker!r} (propagator {args.propagator!r})",
-        "initializer": f"initializer {args.init!r}",
-    }.get(stage, stage)
-
-
-def _out_of_memory(exc, args) -> str:
-    from .engine import first_line
-
-    return (
-        f"out of GPU memory ({first_line(exc)[:160]}). To use less: a smaller --short-side (now {args.short_side}), "
-        f"--dtype bf16 (now {args.dtype or 'fp32'}), a shorter --max-context (now {args.max_context}), "
-        f"--batch-size 1 (now {args.batch_size}), --prefetch 1 (now {args.prefetch})"
-        + (f", --backbone-workers 1 (now {args.backbone_workers})" if (args.backbone_workers or 1) > 1 else "")
-    )
 
 
 def cmd_list() -> int:
@@ -267,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.demo:
             from .demo_cli import cmd_demo
 
-            return cmd_demo(args)
+            return cmd_demo(settings_from_args(args), args.output, progress=not args.no_progress)
         return cmd_track(args)
     except (UserError, ComponentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -276,24 +175,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("interrupted; frames written so far are complete: rerun with --resume to continue", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
-        message = _one_line(exc, args)
+        message = describe_failure(exc, settings_from_args(args))
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
-
-
-def _one_line(exc: Exception, args) -> Optional[str]:
-    """The one-line message for a failed component or GPU memory exhaustion; None for anything else."""
-    from .engine import StageError
-
-    if isinstance(exc, StageError):
-        log.debug("traceback of the failed component", exc_info=exc.original)
-        return f"{exc.describe(_component(exc.stage, args))} (-vv shows the traceback)"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
-        return _out_of_memory(exc, args)
-    return None
 
 
 def entry() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from .engine import Writer, default_workers
-from .errors import InputError
+from .errors import InputError, UserError
 from .io.frames import FrameSource
 from .io.masks import MAX_PNG_ID, write_mask
 from .io.overlay import OverlayWriter
@@ -16,6 +16,7 @@ from .io.probs import write_probs
 from .loop import load_masks, track_video
 from .report import Progress, RunReport
 from .resume import rebuild
+from .settings import RunSettings, build_tracker
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,86 @@ def prepare_output(output: Path, overwrite: bool, resume: bool = False) -> None:
             pass
     except OSError as exc:
         raise InputError(f"cannot write into output folder {output}: {exc.strerror or exc}") from None
+
+
+def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = False, overwrite: bool = False,
+              progress: bool = True, tracker=None, initializer=None) -> RunReport:
+    """Track one video as ``python -m dinotools.run`` does: checks, resume point, run record, tracking, finish.
+
+    ``frames``: a folder of images or a video file; ``mask``: a mask file or folder (None with an
+    automatic ``settings.init``); ``output``: the folder of label PNGs. ``tracker``: a tracker
+    built by ``build_tracker(settings)`` (reused across videos; built here when None);
+    ``initializer``: the automatic initializer to use (built from ``settings`` when None).
+    Returns the run's report; ``report.extra["nothing_to_resume"]`` is set when ``resume`` found
+    every frame written already. Raises ``UserError`` for anything the user can fix.
+    """
+    from . import resume as record
+    from .io.frames import open_frames
+    from .registry import create_initializer
+
+    output = Path(output)
+    if resume and overwrite:
+        raise UserError("--resume continues an interrupted run and --overwrite starts again: give one of them")
+    settings.check()
+    save_probs = settings.probs_dir(output)
+    source = open_frames(frames)
+    masks = {}
+    if settings.init == "file":
+        if mask is None:
+            raise UserError("--mask FILE|DIR is required (or choose an automatic --init such as sam2)")
+        masks = create_initializer("file", path=mask, **settings.init_args).masks(source.names)
+        if settings.discover_every:
+            raise UserError("--discover-every needs an automatic initializer (--init sam2)")
+    else:
+        if initializer is None:
+            initializer = create_initializer(settings.init, **settings.init_args)
+        if mask is not None:
+            from .initializers import FileInitializer
+
+            masks = FileInitializer(mask).masks(source.names)
+    check_masks(masks)  # before the backbone loads: a bad mask should not cost minutes
+    run_record = record.run_record(settings, frames, mask, len(source), save_probs)
+    start = 0
+    if resume:
+        if settings.init != "file" or settings.overlay is not None:
+            raise UserError("--resume works with --init file and without --overlay (an mp4 cannot be continued)")
+        start = record.resume_point(output, source.names, run_record)
+        if start == len(source):
+            record.finish(output)
+            report = RunReport(extra={"nothing_to_resume": True, "resumed_from": start})
+            return report
+    if tracker is None:
+        tracker = build_tracker(settings)
+    prepare_output(output, overwrite, resume=resume)
+    if record.remove_temp_files(output):
+        log.info("removed temp files an interrupted writer left in %s", output)
+    record.write_manifest(output, run_record)  # marks the run unfinished until it completes
+    try:
+        report = run_job(
+            tracker, source, masks, output, overlay=settings.overlay, batch_size=settings.batch_size,
+            initializer=initializer if settings.init != "file" else None, discover_every=settings.discover_every,
+            progress=progress, prefetch=settings.prefetch, workers=settings.backbone_workers, save_probs=save_probs,
+            start=start,
+        )
+    except BaseException:
+        if not any(output.glob("*.png")):  # nothing to resume: leave the folder as it was
+            record.finish(output)
+        raise
+    record.finish(output)
+    if settings.report is not None:
+        report.save(settings.report)
+    return report
+
+
+def check_masks(masks: dict) -> None:
+    """Unreadable masks, masks without objects, ids an indexed PNG cannot hold: one line each."""
+    from .io.masks import check_mask
+
+    for arr, where in load_masks(masks).values():
+        check_mask(arr, where)
+        if arr.max() > MAX_PNG_ID:
+            raise UserError(f"{where} has object id {int(arr.max())}; the indexed PNG outputs hold ids up to "
+                            f"{MAX_PNG_ID}: renumber the objects")
 
 
 def run_job(

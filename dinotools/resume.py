@@ -39,12 +39,12 @@ SETTINGS = ("frames", "num_frames", "mask", "backbone", "weights", "dtype", "pro
             "size", "shape", "topk", "temperature", "short_side", "upsample", "mask_downsample", "save_probs")
 
 
-def run_settings(args, num_frames: int) -> dict:
-    """What decides a run's outputs (compared on ``--resume``); ``args`` from the CLI parser."""
+def run_record(settings, frames, mask, num_frames: int, save_probs) -> dict:
+    """What decides a run's outputs (compared on ``--resume``): ``settings`` (a ``RunSettings``),
+    the frames and mask paths, the frame count and the probabilities folder."""
     path = lambda p: str(Path(p).resolve()) if p is not None else None  # noqa: E731
-    values = {k: getattr(args, k, None) for k in SETTINGS}
-    values.update(frames=path(args.frames or args.video), num_frames=num_frames, mask=path(args.mask),
-                  save_probs=path(args.save_probs))
+    values = {k: getattr(settings, k, None) for k in SETTINGS}
+    values.update(frames=path(frames), num_frames=num_frames, mask=path(mask), save_probs=path(save_probs))
     return values
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dinotools import create_tracker, resume
-from dinotools.cli import build_parser, main
+from dinotools.cli import build_parser, main, settings_from_args
 from dinotools.demo import make_clip
 from dinotools.io.masks import read_mask, write_mask
 
@@ -61,7 +61,9 @@ def _interrupt(out, k, argv):
         if int(p.stem) >= k:
             p.unlink()
     (out / f".{k:05d}.png.x1y2.tmp").write_bytes(b"\x89PNG half")
-    resume.write_manifest(out, resume.run_settings(build_parser().parse_args(argv), len(list(out.parent.glob("frames/*")))))
+    args = build_parser().parse_args(argv)
+    n = len(list(out.parent.glob("frames/*")))
+    resume.write_manifest(out, resume.run_record(settings_from_args(args), args.frames, args.mask, n, None))
 
 
 @pytest.mark.parametrize("k", [4, 11])  # before and after the second mask frame (6)

@@ -1,0 +1,170 @@
+"""What decides how one video is tracked and written (``RunSettings``), and building its tracker.
+
+The job layer's contract with every command line that tracks videos (``dinotools.run``, batch
+runs): a command line turns its arguments into a ``RunSettings`` and calls
+``dinotools.job.run_video``; ``build_tracker`` builds the tracker once so that a batch runner
+can reuse it for every video. Nothing here imports a command line.
+
+Adding an option: a field here (a tracker parameter with ``tracker_param`` gets its command-line
+option, its ``--help`` line and its place in the resume record automatically); an option of
+another kind also needs its ``add_argument`` in ``dinotools.cli.add_tracking_arguments``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from .errors import UserError
+from .registry import ComponentError
+
+
+def tracker_param(default, help: str, *, record: bool = True, **option) -> Any:
+    """A field passed to ``create_tracker`` by name; ``option``: argparse keywords (type, choices)."""
+    return field(default=default, metadata={"tracker": True, "record": record, "help": help, "option": option})
+
+
+def setting(default=None, *, record: bool = False, factory=None) -> Any:
+    """A field that is not a tracker parameter; ``record``: kept in the resume record."""
+    meta = {"tracker": False, "record": record}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunSettings:
+    """Every option of ``python -m dinotools.run`` that decides how a video is tracked or written.
+
+    Paths of the per-video inputs and the output folder are not settings: they are the arguments
+    of ``run_video``. ``save_probs``: None (no), True (``OUTPUT/probs``) or a folder;
+    ``overlay``/``report``: files written for this video (a batch runner sets them per video).
+    """
+
+    # components
+    backbone: str = setting("vitl16", record=True)
+    weights: Optional[str] = setting(None, record=True)  # None: discover (DINOv3 search order)
+    dtype: Optional[str] = setting(None, record=True)  # None: the backbone's default (fp32)
+    propagator: str = setting("auto", record=True)
+    tracker: str = setting("label-propagation", record=True)
+    init: str = setting("file")
+    init_args: Dict[str, Any] = setting(factory=dict)
+    discover_every: Optional[int] = setting(None)
+    device: str = setting("cpu")
+    # tracker parameters (notebook defaults)
+    max_context: int = tracker_param(7, "recent predictions kept in the context besides the mask frames", type=int)
+    size: float = tracker_param(12, "neighbourhood radius in patches", type=float)
+    shape: str = tracker_param("circle", "neighbourhood shape", choices=["circle", "square"])
+    topk: int = tracker_param(5, "candidates kept per pixel (ties with the k-th kept)", type=int)
+    temperature: float = tracker_param(0.2, "softmax temperature over the candidates' similarities", type=float)
+    short_side: int = tracker_param(960, "frames resized so that their short side is this (pixels)", type=int)
+    upsample: str = tracker_param("nearest", "how predictions are upsampled to the frame (bilinear: paper)",
+                                  choices=["nearest", "bilinear"])
+    mask_downsample: str = tracker_param("nearest-exact", "how masks are downsampled to the patch grid",
+                                         choices=["nearest-exact", "nearest"])
+    # engine
+    batch_size: int = setting(1)
+    prefetch: int = setting(2)
+    backbone_workers: Optional[int] = setting(None)
+    # outputs
+    save_probs: Union[None, bool, Path] = setting(None)
+    overlay: Optional[Path] = setting(None)
+    report: Optional[Path] = setting(None)
+
+    def check(self) -> None:
+        """Refuse values no run can use (one line naming the option)."""
+        if self.prefetch < 0 or self.batch_size < 1:
+            raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {self.prefetch}, {self.batch_size})")
+        if self.backbone_workers is not None and self.backbone_workers < 1:
+            raise UserError(f"--backbone-workers must be >= 1 (got {self.backbone_workers})")
+
+    def tracker_kwargs(self) -> Dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("tracker")}
+
+    def probs_dir(self, output: Path) -> Optional[Path]:
+        """Where ``--save-probs`` writes for a run into ``output`` (None: not saved)."""
+        if self.save_probs is None or self.save_probs is False:
+            return None
+        return Path(output) / "probs" if self.save_probs is True else Path(self.save_probs)
+
+
+def recorded_fields():
+    """Names of the settings kept in the resume record (compared on ``--resume``)."""
+    return [f.name for f in fields(RunSettings) if f.metadata.get("record")]
+
+
+def tracker_fields():
+    """The tracker-parameter fields (name, default, help, argparse keywords), in declaration order."""
+    return [f for f in fields(RunSettings) if f.metadata.get("tracker")]
+
+
+def build_component(kind: str, name: str, factory, **kwargs):
+    """``factory(name, **kwargs)``; an unexpected error becomes one line naming the component."""
+    from .engine import first_line, passes_through
+
+    try:
+        return factory(name, **kwargs)
+    except (UserError, ComponentError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - plugins may raise anything
+        if passes_through(exc):
+            raise
+        raise ComponentError(f"{kind} {name!r} failed to build: {type(exc).__name__}: {first_line(exc)}") from exc
+
+
+def build_tracker(settings: RunSettings):
+    """The tracker ``settings`` describe (backbone weights loaded): built once, reusable for many videos."""
+    from .registry import create_backbone, create_propagator, create_tracker
+
+    backbone_kwargs = {}
+    if settings.weights is not None:
+        backbone_kwargs["weights"] = settings.weights
+    if settings.dtype is not None:
+        backbone_kwargs["dtype"] = settings.dtype
+    backbone, propagator = settings.backbone, settings.propagator
+    if settings.tracker == "label-propagation":  # built one by one so that a failure names its component
+        backbone = build_component("backbone", backbone, create_backbone, device=settings.device, **backbone_kwargs)
+        propagator = build_component("propagator", propagator, create_propagator)
+    return build_component(
+        "tracker", settings.tracker, create_tracker, backbone=backbone, propagator=propagator,
+        device=settings.device, backbone_kwargs=backbone_kwargs, **settings.tracker_kwargs(),
+    )
+
+
+def component_name(stage: str, settings: RunSettings) -> str:
+    """The component a failed stage belongs to, named as the user chose it."""
+    return {
+        "backbone": f"backbone {settings.backbone!r}",
+        "propagate": f"tracker {settings.tracker!r} (propagator {settings.propagator!r})",
+        "initializer": f"initializer {settings.init!r}",
+    }.get(stage, stage)
+
+
+def out_of_memory_message(exc: BaseException, settings: RunSettings) -> str:
+    """One line for an out-of-memory error, naming the settings that lower memory and their values."""
+    from .engine import first_line
+
+    s = settings
+    return (
+        f"out of GPU memory ({first_line(exc)[:160]}). To use less: a smaller --short-side (now {s.short_side}), "
+        f"--dtype bf16 (now {s.dtype or 'fp32'}), a shorter --max-context (now {s.max_context}), "
+        f"--batch-size 1 (now {s.batch_size}), --prefetch 1 (now {s.prefetch})"
+        + (f", --backbone-workers 1 (now {s.backbone_workers})" if (s.backbone_workers or 1) > 1 else "")
+    )
+
+
+def describe_failure(exc: BaseException, settings: RunSettings) -> Optional[str]:
+    """The one-line message for a failed component or memory exhaustion; None for anything else."""
+    import logging
+    import sys
+
+    from .engine import StageError
+
+    if isinstance(exc, StageError):
+        logging.getLogger("dinotools").debug("traceback of the failed component", exc_info=exc.original)
+        return f"{exc.describe(component_name(exc.stage, settings))} (-vv shows the traceback)"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return out_of_memory_message(exc, settings)
+    return None
+
