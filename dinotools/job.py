@@ -5,10 +5,11 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .engine import Writer, default_workers
 from .errors import InputError, UserError
+from .io.exports import Exports, video_name
 from .io.frames import FrameSource
 from .io.masks import MAX_PNG_ID, write_mask
 from .io.overlay import OverlayWriter
@@ -94,7 +95,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
             tracker, source, masks, output, overlay=settings.overlay, batch_size=settings.batch_size,
             initializer=initializer if settings.init != "file" else None, discover_every=settings.discover_every,
             progress=progress, prefetch=settings.prefetch, workers=settings.backbone_workers, save_probs=save_probs,
-            start=start,
+            start=start, formats=settings.formats, video=video_name(frames),
         )
     except BaseException:
         if not any(output.glob("*.png")):  # nothing to resume: leave the folder as it was
@@ -132,6 +133,8 @@ def run_job(
     workers: Optional[int] = None,
     save_probs: Optional[Path] = None,
     start: int = 0,
+    formats: Sequence[str] = ("png",),
+    video: Optional[str] = None,
 ) -> RunReport:
     """Track ``source`` from ``masks`` ({index: array or path}) and write ``output/<name>.png``.
 
@@ -141,6 +144,8 @@ def run_job(
     ``save_probs``: folder for per-frame ``<name>.npz`` probabilities (``dinotools.io.probs``).
     ``start > 0`` resumes: frames ``< start`` have outputs, the context is rebuilt from them
     (``dinotools.resume``). Memory stays flat: only bounded queues and the context are held.
+    ``formats``: exports besides the PNGs (``dinotools.io.exports``) of the video named ``video``
+    (default: the output folder's name); on resume they are rebuilt from the PNGs of frames < start.
     """
     report = RunReport(extra={"engine": "pipelined" if prefetch > 0 else "plain"})
     if prefetch > 0:
@@ -158,6 +163,9 @@ def run_job(
         report.extra["resumed_from"] = start
     if save_probs is not None:
         save_probs.mkdir(parents=True, exist_ok=True)
+    files = [p.name for p in source.files] if getattr(source, "files", None) else None
+    exports = Exports(formats, output, video or Path(output).name, names, files)
+    exports.start(start)
     writer = Writer(depth=max(4, prefetch * batch_size) if prefetch > 0 else 0)
     bar = Progress(len(names), enabled=progress)
     results = _results(tracker, frames, masks, batch_size=batch_size, initializer=initializer,
@@ -173,7 +181,8 @@ def run_job(
                 )
             raw, res.probs = getattr(res, "raw_probs", None), None  # full-size probs are never kept
             job = _FrameOut(output, names[res.index], res.labels, res.ids, raw, save_probs,
-                            overlay_writer, frames.take(res.index) if overlay_writer else None)
+                            overlay_writer, frames.take(res.index) if overlay_writer else None,
+                            (exports, res.index) if exports else None)
             writer.submit(job.write, report)
             report.frame_done()
             bar.update(res.index + 1)
@@ -183,12 +192,23 @@ def run_job(
             writer.close()  # finished frames are still written
         except Exception as exc:  # noqa: BLE001 - the error already raised says more
             log.debug("writer error after the run failed: %s", exc)
+        exports.spool.close()
+        if not any(Path(output).glob("*.png")):  # nothing to resume: no spool left behind either
+            exports.spool.remove()
         raise
     finally:
         bar.close()
     writer.close()
     if overlay_writer is not None:
         overlay_writer.close()
+    if exports:
+        t0 = time.perf_counter()
+        try:
+            exports.finish()
+        except OSError as exc:
+            raise InputError(f"cannot write the exports into {output}: {exc.strerror or exc}; every frame's PNG is "
+                             f"written: fix the disk and rerun with --resume to write them") from None
+        report.add("write", time.perf_counter() - t0)
     return report
 
 
@@ -206,12 +226,12 @@ def _close(results) -> None:
 
 
 class _FrameOut:
-    """One frame's outputs, written in the writer thread: probabilities first, then the PNG (so a
-    PNG on disk means its ``.npz`` is there too), then the overlay frame."""
+    """One frame's outputs, written in the writer thread: probabilities and exports first, then the
+    PNG (so a PNG on disk means its ``.npz`` and export records are there too), then the overlay frame."""
 
-    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame) -> None:
+    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame, export=None) -> None:
         self.output, self.name, self.labels, self.ids, self.raw = output, name, labels, ids, raw
-        self.probs_dir, self.overlay, self.frame = probs_dir, overlay, frame
+        self.probs_dir, self.overlay, self.frame, self.export = probs_dir, overlay, frame, export
 
     def write(self, report: RunReport) -> None:
         t0 = time.perf_counter()
@@ -221,6 +241,9 @@ class _FrameOut:
                 path = self.probs_dir / f"{self.name}.npz"
                 write_probs(path, self.raw, self.ids, self.labels.shape)
                 path = self.output / f"{self.name}.png"
+            if self.export is not None:
+                exports, index = self.export
+                exports.add(index, self.labels)
             write_mask(path, self.labels)
         except OSError as exc:
             raise InputError(

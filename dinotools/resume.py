@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = ".dinotools-run.json"  # present while a run is unfinished; removed when it completes
 SETTINGS = ("frames", "num_frames", "mask", "backbone", "weights", "dtype", "propagator", "tracker", "max_context",
-            "size", "shape", "topk", "temperature", "short_side", "upsample", "mask_downsample", "save_probs")
+            "size", "shape", "topk", "temperature", "short_side", "upsample", "mask_downsample", "save_probs",
+            "refine", "refine_args")
 
 
 def run_record(settings, frames, mask, num_frames: int, save_probs) -> dict:

@@ -27,13 +27,13 @@ from .metrics import boundary_f, region_similarity
 
 @dataclass
 class Sample:
-    """One scored frame: ``frame [H,W,3]`` uint8 RGB, ``gt [H,W]`` ids (void already 0), objects 1..K."""
+    """One scored frame: ``frame [H,W,3]`` uint8 RGB, ``gt [H,W]`` ids (void already 0), the ids scored."""
 
     sequence: str
     name: str
     frame: np.ndarray
     gt: np.ndarray
-    num_objects: int
+    objects: Tuple[int, ...]
 
 
 def davis_samples(dataset: DavisDataset, every: int = 5) -> Iterator[Sample]:
@@ -45,11 +45,15 @@ def davis_samples(dataset: DavisDataset, every: int = 5) -> Iterator[Sample]:
         for t in range(0, len(gt.frames), every):
             if gt.frames[t] not in index:
                 raise InputError(f"sequence {seq}: annotation {gt.frames[t]}.png has no frame in {frames.path}")
-            yield Sample(seq, gt.frames[t], frames.read(index[gt.frames[t]]), gt.ids[t], gt.num_objects)
+            objects = tuple(range(1, gt.num_objects + 1))
+            yield Sample(seq, gt.frames[t], frames.read(index[gt.frames[t]]), gt.ids[t], objects)
 
 
 def folder_samples(frames_dir, masks_dir, name: Optional[str] = None) -> Iterator[Sample]:
-    """Each mask file of ``masks_dir`` with the frame of the same name; objects 1..max id of that mask."""
+    """Each mask file of ``masks_dir`` with the frame of the same name; the ids present in that mask.
+
+    A mask whose size differs from its frame's (judo's ``00005.png``) is skipped: it is no ground truth.
+    """
     frames = open_frames(frames_dir)
     index = {n: i for i, n in enumerate(frames.names)}
     masks = sorted(p for p in Path(masks_dir).iterdir() if p.suffix.lower() in (".png", ".npy"))
@@ -59,16 +63,20 @@ def folder_samples(frames_dir, masks_dir, name: Optional[str] = None) -> Iterato
         if path.stem not in index:
             raise InputError(f"mask {path} has no frame of the same name in {frames_dir}")
         frame, gt = frames.read(index[path.stem]), read_mask(path)
-        if gt.shape != frame.shape[:2]:  # judo's 00005.png is a pixel narrower: not a ground truth to score
+        if gt.shape != frame.shape[:2]:
             continue
-        yield Sample(name or Path(frames_dir).parent.name, path.stem, frame, gt, int(gt.max(initial=0)))
+        objects = tuple(int(i) for i in np.unique(gt) if i != 0)
+        yield Sample(name or Path(frames_dir).parent.name, path.stem, frame, gt, objects)
 
 
-def grid_probs(gt: np.ndarray, num_objects: int, grid: Tuple[int, int], device="cpu") -> torch.Tensor:
-    """``gt [H,W]`` ids -> ``[h,w,K+1]`` one-hot at the patch grid (``nearest-exact``; ids > K are background)."""
-    ids = torch.from_numpy(np.where(gt > num_objects, 0, gt).astype(np.int64))
-    cells = F.interpolate(ids[None, None].float(), size=grid, mode="nearest-exact")[0, 0].long()
-    return F.one_hot(cells, num_objects + 1).float().to(device)
+def grid_probs(gt: np.ndarray, objects: Tuple[int, ...], grid: Tuple[int, int], device="cpu") -> torch.Tensor:
+    """``gt [H,W]`` ids -> ``[h,w,K+1]`` one-hot at the patch grid (``nearest-exact``, as the tracker
+    downsamples its masks); channel c is ``objects[c-1]``, other ids are background."""
+    lut = np.zeros(max(int(gt.max(initial=0)), *objects) + 1, dtype=np.int64)
+    lut[list(objects)] = np.arange(1, len(objects) + 1)
+    channels = torch.from_numpy(lut[gt]).float()[None, None]
+    cells = F.interpolate(channels, size=grid, mode="nearest-exact")[0, 0].long()
+    return F.one_hot(cells, len(objects) + 1).float().to(device)
 
 
 @dataclass
@@ -117,7 +125,7 @@ def evaluate_oracle(refiner, samples: Iterable[Sample], *, name: str = "refiner"
     for s in samples:
         H, W = s.gt.shape
         grid = tuple(n // patch_size for n in target_size(H, W, short_side, patch_size))
-        raw = grid_probs(s.gt, s.num_objects, grid, device)
+        raw = grid_probs(s.gt, s.objects, grid, device)
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -127,8 +135,8 @@ def evaluate_oracle(refiner, samples: Iterable[Sample], *, name: str = "refiner"
         result.seconds += time.perf_counter() - t0
         result.frames += 1
         channel = channel.cpu().numpy()
-        for k in range(1, s.num_objects + 1):
-            g, p = s.gt == k, channel == k
+        for c, k in enumerate(s.objects, start=1):
+            g, p = s.gt == k, channel == c
             j = float(region_similarity(g, p))
             f = float(boundary_f(g[None], p[None])[0])
             per_object.setdefault(f"{s.sequence}_{k}", []).append((j, f))
