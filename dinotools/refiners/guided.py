@@ -58,7 +58,8 @@ class GuidedRefiner:
     name = "guided"
     needs_frame = True
 
-    def __init__(self, radius: int = 2, eps: float = 1e-2, scale: float = 1.0) -> None:
+    def __init__(self, radius: int = 2, eps: float = 1e-2, scale: float = 1.0, mix: float = 1.0, half: int = 0) -> None:
+        self.mix = float(mix); self.half = half
         if not (isinstance(radius, int) and radius >= 1):
             raise ConfigError(f"refiner parameter radius must be an int >= 1, got {radius!r}")
         self.radius, self.eps, self.scale = radius, positive(eps, "eps"), positive(scale, "scale")
@@ -74,6 +75,15 @@ class GuidedRefiner:
             p = F.interpolate(p[None], size=low, mode="bilinear")[0]
         guide = F.interpolate(image[None], size=low, mode="area")[0]  # [3,hl,wl]
         a, b = self._coefficients(guide, p)  # [M,3,hl,wl], [M,hl,wl]
+        if self.mix != 1.0:
+            a, b = a * self.mix, b * self.mix + p * (1 - self.mix)
+        if self.half:
+            hh, ww = (H + 1) // 2, (W + 1) // 2
+            img2 = F.interpolate(image[None], size=(hh, ww), mode="area")[0]
+            a = F.interpolate(a.reshape(1, m * 3, *low), size=(hh, ww), mode="bilinear")[0].view(m, 3, hh, ww)
+            b = F.interpolate(b[None], size=(hh, ww), mode="bilinear")[0]
+            q = torch.einsum("mchw,chw->mhw", a, img2).add_(b)
+            return F.interpolate(q[None], size=(H, W), mode="bilinear")[0]
         a = F.interpolate(a.reshape(1, m * 3, *low), size=(H, W), mode="bilinear")[0].view(m, 3, H, W)
         b = F.interpolate(b[None], size=(H, W), mode="bilinear")[0]
         return torch.einsum("mchw,chw->mhw", a, image).add_(b)
