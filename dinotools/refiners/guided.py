@@ -71,16 +71,16 @@ class GuidedRefiner:
         if ys.numel() > labels.numel() // 2:  # mostly in doubt: the dense path is cheaper
             return first_argmax(self(frame, raw)).cpu()
         if ys.numel():
-            # cell-major rows of 4M coefficients: each corner is one contiguous row per pixel
-            coef = torch.cat([a.flatten(0, 1), b]).view(4 * m, -1).t().contiguous()  # [hl*wl,4M]
+            coef = torch.cat([a.flatten(0, 1), b]).view(4 * m, -1)  # [4M,hl*wl]
             r0, r1, c0, c1 = y0[ys] * wl, y1[ys] * wl, x0[xs], x1[xs]
-            tx, ty = lx[xs][:, None], ly[ys][:, None]
-            top = torch.lerp(coef.index_select(0, r0 + c0), coef.index_select(0, r0 + c1), tx)  # [K,4M]
-            bottom = torch.lerp(coef.index_select(0, r1 + c0), coef.index_select(0, r1 + c1), tx)
+            tx, ty = lx[xs], ly[ys]
+            top = torch.lerp(coef.index_select(1, r0 + c0), coef.index_select(1, r0 + c1), tx)  # [4M,K]
+            bottom = torch.lerp(coef.index_select(1, r1 + c0), coef.index_select(1, r1 + c1), tx)
             v = torch.lerp(top, bottom, ty)
-            colour = image[:, ys, xs].t()  # [K,3]
-            q = v[:, 3 * m:] + (v[:, : 3 * m].view(-1, m, 3) * colour[:, None]).sum(2)  # [K,M]
-            labels[ys, xs] = first_argmax(q.t()[:, :, None])[:, 0].to(labels.dtype)
+            flat = ys * W + xs
+            colour = image.view(3, -1).index_select(1, flat)  # [3,K]
+            q = v[3 * m:] + (v[: 3 * m].view(m, 3, -1) * colour[None]).sum(1)  # [M,K]
+            labels.view(-1).index_copy_(0, flat, first_argmax(q[:, :, None])[:, 0].to(labels.dtype))
         return labels.cpu()
 
     def _fit(self, frame: Frame, raw: torch.Tensor):
