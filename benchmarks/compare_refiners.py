@@ -125,7 +125,8 @@ def main() -> None:
     med = side_by_side(refiners, first, args.device, args.rounds)
     base = med.get("bilinear")
     print()
-    print(f"side by side, {first.sequence}/{first.name} ({first.frame.shape[1]}x{first.frame.shape[0]}) with its object "
+    size = f"{first.frame.shape[1]}x{first.frame.shape[0]}"
+    print(f"side by side, {first.sequence}/{first.name} ({size}) with its object "
           f"cut into 4 (M=5, soft), {args.rounds} interleaved rounds, medians of wall time and of process CPU "
           f"time (all threads; on a loaded machine CPU time is the steadier figure):")
     for name, (wall, cpu) in med.items():

@@ -1,4 +1,4 @@
-"""``nearest`` and ``bilinear`` refiners: naive references, and the patch-grid labels equal to the full-resolution ones."""
+"""`nearest` and `bilinear` refiners: naive references; patch-grid labels equal the full-resolution ones."""
 import math
 
 import numpy as np

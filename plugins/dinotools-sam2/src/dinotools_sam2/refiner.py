@@ -1,4 +1,4 @@
-"""The ``sam2`` refiner: SAM 2's image predictor, prompted per object with its propagated mask, merged into one id map."""
+"""The ``sam2`` refiner: SAM 2's image predictor prompted per object with its propagated mask, one id map."""
 from __future__ import annotations
 
 from typing import Any, List, Optional
