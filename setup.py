@@ -58,7 +58,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["dinotools", "dinotools.*"]),
-    install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7"],
+    install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7", "tqdm>=4.60"],
     extras_require={
         "dev": ["pytest>=7", "asv>=0.6", "ninja", "safetensors>=0.4",  # safetensors: HF-format loading tests
                 "pycocotools>=2.0.6"],  # the coco export's tests

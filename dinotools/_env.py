@@ -21,3 +21,11 @@ DINOV3_LOCATION = "DINOV3_LOCATION"  # local clone of the DINOv3 repository (tor
 HF_HUB_CACHE = "HF_HUB_CACHE"
 HF_HOME = "HF_HOME"
 HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
+# OpenCV's variable for FFmpeg's own log level (read at the first capture/writer of a process).
+OPENCV_FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"
+
+
+def quiet_ffmpeg() -> None:
+    """Silence FFmpeg's stderr messages (``moov atom not found``, decoder noise) unless the user set a
+    level: dinotools reports what failed in one line. Must run before the process's first capture."""
+    os.environ.setdefault(OPENCV_FFMPEG_LOGLEVEL, "-8")  # AV_LOG_QUIET

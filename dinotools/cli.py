@@ -4,59 +4,99 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from dataclasses import fields
+from pathlib import Path
 from typing import List, Optional
 
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .registry import ComponentError
 from .settings import RunSettings, describe_failure, tracker_fields
+from .signals import terminate_as_interrupt
 
 log = logging.getLogger("dinotools")
 
 
+def path_arg(text: str):
+    """A path option's value: ``""`` stays ``""`` (refused with a one-line error; ``Path("")`` would be ``.``)."""
+    return Path(text) if text else ""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line like every other dinotools error (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's default after its help text (unless the text already says it, or there is none)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        none = action.default is None or action.default is False or action.default == [] \
+            or action.default is argparse.SUPPRESS
+        if "default" in text or not action.option_strings or none:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m dinotools.run",
+    p = Parser(
+        prog="python -m dinotools.run", formatter_class=HelpFormatter,
         description="Segment and track objects in a video by propagating masks through DINOv3 features.",
     )
     what = p.add_argument_group("what to do (default: track)")
     what.add_argument("--list", action="store_true", help="list registered components and where each comes from")
-    what.add_argument("--info", action="store_true", help="print build and runtime information")
+    what.add_argument("--info", action="store_true", help="print build and runtime information (which device, "
+                      "whether the fused operator is built)")
     what.add_argument("--demo", action="store_true", help="track the bundled synthetic clip and score it")
     io = p.add_argument_group("input and output")
-    io.add_argument("--frames", type=Path, help="folder of frames (jpg/png, natural sort)")
-    io.add_argument("--video", type=Path, help="video file (read with OpenCV)")
-    io.add_argument("--mask", type=Path, help="mask file for frame 0, or a folder of per-frame masks")
-    io.add_argument("--output", type=Path, help="output folder: one indexed PNG per frame, named like the frame")
-    io.add_argument("--overlay", type=Path, help="also write an overlay video (mp4) here")
-    io.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    io.add_argument("--frames", type=path_arg, help="folder of frames (jpg/png/..., natural sort)")
+    io.add_argument("--video", type=path_arg, help="video file (read with OpenCV)")
+    io.add_argument("--mask", type=path_arg, help="mask file for frame 0, or a folder of per-frame masks")
+    io.add_argument("--output", type=path_arg, help="output folder: one indexed PNG per frame, named like the frame")
+    io.add_argument("--overlay", type=path_arg, help="also write an overlay video (.mp4, .avi, .mkv, .mov) here")
+    io.add_argument("--overwrite", action="store_true",
+                    help="write into a non-empty output folder (an earlier run's PNGs there are removed first)")
     io.add_argument("--resume", action="store_true",
                     help="continue an interrupted run in --output from its first missing frame (same settings)")
     io.add_argument("--save-probs", nargs="?", const=True, default=None, metavar="DIR",
                     help="also write per-frame probabilities as compressed .npz (default DIR: OUTPUT/probs)")
-    io.add_argument("--report", type=Path, metavar="FILE", help="write the run report (JSON) here")
+    io.add_argument("--report", type=path_arg, metavar="FILE", help="write the run report (JSON) here")
+    io.add_argument("--strict", action="store_true",
+                    help="a video that decodes fewer frames than its container announces is an error "
+                         "(default: a warning; the report records both counts)")
     add_tracking_arguments(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
+                   "not a terminal)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug (default: warnings)")
     return p
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
-    """The component, tracker-parameter and engine options (shared by every command that tracks videos)."""
+    """The component, tracker-parameter and engine options (shared by every command that tracks videos).
+
+    The tracker parameters come from ``RunSettings``' ``tracker_param`` fields (one option each,
+    with its default and one-line meaning); ``settings_from_args`` reads every field back by name.
+    """
     from .io.exports import FORMATS
 
+    d = RunSettings()
     comp = p.add_argument_group("components")
-    comp.add_argument("--backbone", default="vitl16", help="backbone name (default vitl16; `baseline` needs no weights)")
-    comp.add_argument("--weights", help="backbone weights file or folder (default: discover)")
-    comp.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="backbone compute dtype")
-    comp.add_argument("--propagator", default="auto", help="propagator name (auto, fused, torch, reference)")
-    comp.add_argument("--tracker", default="label-propagation", help="tracker name")
-    comp.add_argument("--init", default="file", help="mask initializer (file: --mask; sam2: automatic masks)")
+    comp.add_argument("--backbone", default=d.backbone, help="backbone name (`baseline` needs no weights; "
+                      "--list shows all)")
+    comp.add_argument("--weights", help="backbone weights file, folder or URL; `random` for tests (default: "
+                      "discover in $DINOTOOLS_WEIGHTS, $DINOV3_LOCATION, the torch hub and Hugging Face caches)")
+    comp.add_argument("--seed", type=int, default=d.seed, help="seed of --weights random (kept in the run record)")
+    comp.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="backbone compute dtype (default: fp32)")
+    comp.add_argument("--propagator", default=d.propagator, help="propagator name (auto, fused, torch, reference)")
+    comp.add_argument("--tracker", default=d.tracker, help="tracker name")
+    comp.add_argument("--init", default=d.init, help="mask initializer (file: --mask; sam2: automatic masks)")
     comp.add_argument("--init-arg", action="append", default=[], metavar="KEY=VALUE",
                       help="keyword argument for the initializer (repeatable)")
-    comp.add_argument("--discover-every", type=int, help="look for new objects every N frames (needs --init)")
-    comp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    comp.add_argument("--discover-every", type=int, help="look for new objects every N frames (needs an automatic "
+                      "--init; default: never)")
+    comp.add_argument("--device", default=d.device, help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1, ...")
     tp = p.add_argument_group("tracker parameters (notebook defaults)")
     for f in tracker_fields():
         tp.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=f.metadata["help"],
@@ -72,8 +112,8 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
                           "coco (RLE JSON, needs pycocotools), youtube-vos (Annotations/ + meta.json), objects "
                           "(per-object tracks JSON); see python -m dinotools.convert")
     eng = p.add_argument_group("engine")
-    eng.add_argument("--batch-size", type=int, default=1, help="frames per backbone batch")
-    eng.add_argument("--prefetch", type=int, default=2,
+    eng.add_argument("--batch-size", type=int, default=d.batch_size, help="frames per backbone batch")
+    eng.add_argument("--prefetch", type=int, default=d.prefetch,
                      help="batches decoded and encoded ahead in background threads (0: plain loop, one thread)")
     eng.add_argument("--backbone-workers", type=int, default=None, metavar="N",
                      help="threads encoding batches at once when --prefetch > 0, each with an equal share of the "
@@ -87,7 +127,7 @@ def settings_from_args(args) -> RunSettings:
     values["refine_args"] = _kv(getattr(args, "refine_arg", []), "--refine-arg")
     if getattr(args, "formats", None) is None:
         values.pop("formats", None)  # the default: png only
-    if getattr(args, "save_probs", None) not in (None, True):
+    if getattr(args, "save_probs", None) not in (None, True, ""):
         values["save_probs"] = Path(args.save_probs)
     return RunSettings(**values)
 
@@ -115,6 +155,11 @@ def cmd_track(args) -> int:
         raise UserError("give exactly one of --frames DIR or --video FILE")
     if args.output is None:
         raise UserError("--output DIR is required")
+    for flag in ("frames", "video", "mask", "output", "overlay", "report", "save_probs"):
+        if getattr(args, flag, None) == "":
+            raise UserError(f"--{flag.replace('_', '-')} needs a path, got '' (an empty string)")
+    if args.video is not None and args.video.is_dir():
+        raise UserError(f"--video {args.video} is a folder: give a video file, or --frames for a folder of images")
     settings = settings_from_args(args)
     report = run_video(settings, args.frames or args.video, args.mask, args.output, resume=args.resume,
                        overwrite=args.overwrite, progress=not args.no_progress)
@@ -161,6 +206,10 @@ def cmd_info() -> int:
     if choice == "auto":  # per-call dispatch: the build has no CUDA kernels
         choice = "fused on CPU inputs, torch (PyTorch) on CUDA inputs"
     print(f"propagator 'auto' resolves to: {choice}")
+    from .devices import describe_device, resolve_device
+
+    auto = describe_device(resolve_device("auto"))
+    print(f"device 'auto' (the default) resolves to: {auto}" + ("" if "cuda" in auto else " (no CUDA GPU visible)"))
     return 0
 
 
@@ -173,28 +222,35 @@ def setup_logging(verbose: int) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    try:
-        if args.list:
-            return cmd_list()
-        if args.info:
-            return cmd_info()
-        if args.demo:
-            from .demo_cli import cmd_demo
+    with terminate_as_interrupt():  # SIGTERM/SIGHUP: as Ctrl-C (the frame being written is finished)
+        try:
+            if args.list:
+                return cmd_list()
+            if args.info:
+                return cmd_info()
+            if args.demo:
+                from .demo_cli import cmd_demo
 
-            return cmd_demo(settings_from_args(args), args.output, progress=not args.no_progress)
-        return cmd_track(args)
-    except (UserError, ComponentError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; frames written so far are complete: rerun with --resume to continue", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
-        message = describe_failure(exc, settings_from_args(args))
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+                return cmd_demo(settings_from_args(args), args.output, progress=not args.no_progress)
+            return cmd_track(args)
+        except (UserError, ComponentError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            message = exc.message if isinstance(exc, Interrupted) else "interrupted by Ctrl-C"
+            print(message, file=sys.stderr)
+            return 128 + getattr(exc, "signum", 2)
+        except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
+            message = describe_failure(exc, RunSettings(**_known_settings(args)))
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+
+
+def _known_settings(args) -> dict:
+    """The settings an error message can name (without re-parsing what may have failed)."""
+    return {f.name: getattr(args, f.name) for f in fields(RunSettings) if hasattr(args, f.name) and f.name != "init_args"}
 
 
 def entry() -> None:

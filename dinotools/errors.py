@@ -15,3 +15,12 @@ class WeightsError(UserError, FileNotFoundError):
 
 class ConfigError(UserError, ValueError):
     """An invalid parameter value (names the parameter and what it accepts)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP during a run, handled as Ctrl-C: ``message`` says what is written and
+    how to continue; ``signum`` is the signal (the exit code is 128 + signum)."""
+
+    def __init__(self, message: str = "interrupted", signum: int = 2) -> None:
+        super().__init__(message)
+        self.message, self.signum = message, signum

@@ -20,18 +20,27 @@ log = logging.getLogger(__name__)
 
 def load_masks(masks: Mapping[int, object]) -> Dict[int, tuple]:
     """``{index: array or path}`` -> ``{index: (array, description for messages)}``."""
+    return {index: load_mask(index, m) for index, m in index_masks(masks).items()}
+
+
+def index_masks(masks: Mapping[int, object]) -> Dict[int, object]:
+    """``masks`` with its keys checked (frame indices >= 0) and made ints; files are not read yet."""
     out = {}
     for index, m in masks.items():
         if not isinstance(index, (int, np.integer)) or index < 0:
             raise ConfigError(f"mask keys must be frame indices >= 0, got {index!r}")
-        if isinstance(m, (str, Path)):
-            out[int(index)] = (read_mask(m), f"mask {m}")
-        else:
-            arr = np.asarray(m)
-            if arr.ndim != 2:
-                raise InputError(f"mask for frame {index} must be a 2-D id map, got shape {arr.shape}")
-            out[int(index)] = (arr, f"mask for frame {index}")
+        out[int(index)] = m
     return out
+
+
+def load_mask(index: int, m) -> tuple:
+    """One mask (array or file) -> ``(array [H,W], description for messages)``."""
+    if isinstance(m, (str, Path)):
+        return read_mask(m), f"mask {m}"
+    arr = np.asarray(m)
+    if arr.ndim != 2:
+        raise InputError(f"mask for frame {index} must be a 2-D id map, got shape {arr.shape}")
+    return arr, f"mask for frame {index}"
 
 
 class _NoStats:
@@ -84,7 +93,7 @@ def track_video(
         raise ConfigError("discover_every needs an initializer and must be >= 1")
     if isinstance(frames, (str, Path)):
         frames = open_frames(frames)
-    given = load_masks(masks or {})
+    given = index_masks(masks or {})  # read when their frame comes: a folder of masks is never all in memory
     if not given and initializer is None and (state is None or not state.started):
         raise ConfigError("nothing to track: give a first mask, masks={index: mask}, or an initializer")
     discovery = discovery or DiscoveryConfig()
@@ -101,7 +110,7 @@ def track_video(
                 t0 = time.perf_counter()
                 mask = None
                 if index in given:
-                    arr, where = given.pop(index)
+                    arr, where = load_mask(index, given.pop(index))
                     check_mask(arr, where)
                     mask = fit_mask(arr, frame.shape[:2], where)
                 elif initializer is not None and not state.started:

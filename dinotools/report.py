@@ -8,7 +8,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Optional
 
 
 def peak_rss_mb() -> float:
@@ -99,33 +99,33 @@ class RunReport:
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in s["stage_seconds"].items())
         overlap = " (stages overlap)" if s.get("engine") == "pipelined" else ""
         gpu = f", peak GPU {s['peak_gpu_mb']:.0f} MiB" if s["peak_gpu_mb"] else ""
+        device = f" on {s['device']}" if s.get("device") else ""
         return (
-            f"{s['frames']} frames in {s['seconds']:.2f}s ({s['fps']:.2f} fps); {stages}{overlap}; "
+            f"{s['frames']} frames in {s['seconds']:.2f}s ({s['fps']:.2f} fps){device}; {stages}{overlap}; "
             f"peak RAM {s['peak_ram_mb']:.0f} MiB{gpu}"
         )
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.summary(), f, indent=2)
-            f.write("\n")
+        """Write ``summary()`` as JSON, atomically (a failed write leaves no partial file)."""
+        from .errors import InputError
+        from .io.masks import atomic_save
+
+        text = json.dumps(self.summary(), indent=2) + "\n"
+        try:
+            atomic_save(path, lambda f: f.write(text.encode()))
+        except OSError as exc:
+            raise InputError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
-class Progress:
-    """A one-line progress bar on stderr (no dependency); silent when disabled."""
+def progress_bar(total: Optional[int], *, unit: str = "frame", desc: Optional[str] = None, enabled: bool = True,
+                 initial: int = 0, leave: bool = True, position: Optional[int] = None):
+    """A ``tqdm`` bar on stderr; silent when not ``enabled`` or when stderr is not a terminal.
 
-    def __init__(self, total: int, enabled: bool = True) -> None:
-        self.total, self.start = total, time.perf_counter()
-        self.enabled = enabled and sys.stderr.isatty()  # a bar in a log file is noise
+    Frames use ``unit="frame"``; a batch runner nests one per video under a videos bar:
+    ``progress_bar(len(videos), unit="video")`` outside, ``progress_bar(n, desc=name, leave=False,
+    position=1)`` inside. Call ``update(k)`` per k items done and ``close()`` at the end.
+    """
+    from tqdm import tqdm
 
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        rate = done / max(time.perf_counter() - self.start, 1e-9)
-        width = 30
-        filled = int(width * done / self.total) if self.total else width
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {rate:.2f} fps")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+    return tqdm(total=total, unit=unit, desc=desc, initial=initial, leave=leave, position=position,
+                disable=None if enabled else True, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)

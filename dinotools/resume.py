@@ -21,6 +21,7 @@ once made, can carry on through later predictions. Runs with an automatic initia
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -29,29 +30,71 @@ from typing import Dict, Iterator, List, Tuple
 import numpy as np
 
 from .errors import InputError
-from .io.masks import check_mask, fit_mask, object_ids, read_mask
+from .io.masks import atomic_save, check_mask, fit_mask, object_ids, read_mask
 from .trackers.state import ContextFrame
 
 log = logging.getLogger(__name__)
 
 MANIFEST = ".dinotools-run.json"  # present while a run is unfinished; removed when it completes
-SETTINGS = ("frames", "num_frames", "mask", "backbone", "weights", "dtype", "propagator", "tracker", "max_context",
-            "size", "shape", "topk", "temperature", "short_side", "upsample", "mask_downsample", "save_probs",
-            "refine", "refine_args")
+# Keys every record has had; later versions added more (compared only when the record has them).
+REQUIRED = ("frames", "num_frames", "mask", "backbone", "weights", "dtype", "propagator", "tracker", "max_context",
+            "size", "shape", "topk", "temperature", "short_side", "upsample", "mask_downsample", "save_probs")
 
 
-def run_record(settings, frames, mask, num_frames: int, save_probs) -> dict:
-    """What decides a run's outputs (compared on ``--resume``): ``settings`` (a ``RunSettings``),
-    the frames and mask paths, the frame count and the probabilities folder."""
+def mask_digest(masks: Dict[int, object]) -> str:
+    """SHA-256 over the frame indices and the bytes of the masks (files or arrays): an edited mask is a change."""
+    h = hashlib.sha256()
+    for index in sorted(masks):
+        m = masks[index]
+        h.update(str(index).encode())
+        if isinstance(m, (str, Path)):
+            with open(m, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        else:
+            arr = np.ascontiguousarray(m)
+            h.update(f"{arr.dtype}{arr.shape}".encode() + arr.tobytes())
+    return h.hexdigest()
+
+
+def run_record(settings, frames, mask, num_frames: int, save_probs, masks=None) -> dict:
+    """What decides a run's outputs (compared on ``--resume``): the ``RunSettings`` fields marked
+    ``record``, the frames and mask paths, the frame count, the probabilities folder, the masks'
+    digest and the seed of random weights."""
+    from .settings import recorded_fields
+
     path = lambda p: str(Path(p).resolve()) if p is not None else None  # noqa: E731
-    values = {k: getattr(settings, k, None) for k in SETTINGS}
+    values = {k: getattr(settings, k, None) for k in recorded_fields()}
     values.update(frames=path(frames), num_frames=num_frames, mask=path(mask), save_probs=path(save_probs))
-    return values
+    values["seed"] = getattr(settings, "seed", None) if getattr(settings, "weights", None) == "random" else None
+    if masks is not None:
+        values["mask_digest"] = mask_digest(masks)
+    return json.loads(json.dumps(values, default=str))  # as it reads back from the file
 
 
 def write_manifest(output: Path, settings: dict) -> None:
-    with open(output / MANIFEST, "w") as f:
-        json.dump(settings, f, indent=1)
+    """Write the run record atomically (a kill leaves the old record or the new one, never half)."""
+    try:
+        atomic_save(output / MANIFEST, lambda f: f.write(json.dumps(settings, indent=1).encode()))
+    except OSError as exc:
+        raise InputError(f"cannot write the run record {output / MANIFEST}: {exc.strerror or exc}") from None
+
+
+def read_record(output: Path):
+    """The run record in ``output`` (None when there is none); a damaged one is an error, never ignored."""
+    path = output / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot resume in {output}: its run record {MANIFEST} is unreadable ({exc}); the outputs "
+                         f"cannot be matched to their settings: pass --overwrite to start again") from None
+    missing = [k for k in REQUIRED if k not in saved] if isinstance(saved, dict) else list(REQUIRED)
+    if missing:
+        raise InputError(f"cannot resume in {output}: its run record {MANIFEST} is damaged (no {missing[0]!r}); the "
+                         f"outputs cannot be matched to their settings: pass --overwrite to start again")
+    return saved
 
 
 def finish(output: Path) -> None:
@@ -59,33 +102,38 @@ def finish(output: Path) -> None:
     (output / MANIFEST).unlink(missing_ok=True)
 
 
-def remove_temp_files(output: Path) -> int:
+def remove_temp_files(*folders: Path) -> int:
     """Delete temp files a killed writer left (``.<name>.<random>.tmp``; never a ``.png``)."""
-    stale = [p for p in output.rglob(".*.tmp") if p.is_file()]
+    stale = [p for folder in folders if folder is not None and folder.is_dir()
+             for p in folder.glob(".*.tmp") if p.is_file()]
     for p in stale:
         p.unlink()
     return len(stale)
 
 
-def resume_point(output: Path, names: List[str], settings: dict) -> int:
-    """Index of the first frame without an output (``len(names)``: all done); checks the settings."""
+def resume_point(output: Path, names: List[str], record: dict) -> int:
+    """Index of the first frame without an output (``len(names)``: all done).
+
+    An unfinished run's record is always compared with ``record`` (this run's settings), whatever
+    is on disk: a mismatch is an error and the record is left as it was.
+    """
     if not output.is_dir():
         return 0
+    saved = read_record(output)
+    if saved is not None:
+        changed = [f"{key} {saved.get(key)!r} -> {record.get(key)!r}" for key in record
+                   if key in saved and saved[key] != record[key]]
+        if changed:
+            raise InputError(f"cannot resume in {output}: settings differ from the interrupted run "
+                             f"({'; '.join(changed)}); resume with the same settings, or pass --overwrite to "
+                             f"start again")
     done = {p.stem for p in output.glob("*.png")}
     k = next((i for i, n in enumerate(names) if n not in done), len(names))
-    if k == len(names) or not done:
+    if not done or (k == len(names) and saved is None):
         return k
-    path = output / MANIFEST
-    if not path.is_file():
+    if saved is None:
         raise InputError(f"cannot resume in {output}: it holds {len(done)} outputs but no record of an unfinished "
                          f"run ({MANIFEST}); pass --overwrite to start again")
-    with open(path) as f:
-        saved = json.load(f)
-    changed = [f"{key} {saved.get(key)!r} -> {settings.get(key)!r}" for key in SETTINGS
-               if saved.get(key) != settings.get(key)]
-    if changed:
-        raise InputError(f"cannot resume in {output}: settings differ from the interrupted run ({'; '.join(changed)}); "
-                         f"resume with the same settings, or pass --overwrite to start again")
     later = [n for n in names[k + 1:] if n in done]
     if later:
         raise InputError(f"cannot resume in {output}: frame {names[k]} has no output but later frames do "

@@ -50,7 +50,8 @@ class RunSettings:
     init: str = setting("file")
     init_args: Dict[str, Any] = setting(factory=dict)
     discover_every: Optional[int] = setting(None)
-    device: str = setting("cpu")
+    device: str = setting("auto")  # auto: CUDA when available, else CPU
+    seed: int = setting(0)  # seeds --weights random (recorded for --resume only then)
     # tracker parameters (notebook defaults)
     max_context: int = tracker_param(7, "recent predictions kept in the context besides the mask frames", type=int)
     size: float = tracker_param(12, "neighbourhood radius in patches", type=float)
@@ -74,12 +75,13 @@ class RunSettings:
     save_probs: Union[None, bool, Path] = setting(None)
     overlay: Optional[Path] = setting(None)
     report: Optional[Path] = setting(None)
+    strict: bool = setting(False)  # a video that decodes fewer frames than it announces is an error
     # exports beside the label PNGs (png always; coco, youtube-vos, objects): not recorded, since a
     # resumed run rebuilds them from the PNGs whatever they were before
     formats: List[str] = setting(factory=lambda: ["png"])
 
     def check(self) -> None:
-        """Refuse values no run can use (one line naming the option)."""
+        """Refuse values no run can use or that cannot give a useful result (one line naming the option)."""
         from .io.exports import check_formats
 
         self.formats = check_formats(self.formats)
@@ -89,6 +91,14 @@ class RunSettings:
             raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {self.prefetch}, {self.batch_size})")
         if self.backbone_workers is not None and self.backbone_workers < 1:
             raise UserError(f"--backbone-workers must be >= 1 (got {self.backbone_workers})")
+        if self.discover_every is not None and self.discover_every < 1:
+            raise UserError(f"--discover-every must be >= 1 (got {self.discover_every})")
+        for name in ("weights", "overlay", "report", "save_probs"):
+            if isinstance(getattr(self, name), (str, Path)) and str(getattr(self, name)) == "":
+                raise UserError(f"--{name.replace('_', '-')} needs a path, got ''")
+        from .limits import check_tracker_params
+
+        check_tracker_params(self.tracker_kwargs())
 
     def tracker_kwargs(self) -> Dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("tracker")}
@@ -125,9 +135,18 @@ def build_component(kind: str, name: str, factory, **kwargs):
 
 
 def build_tracker(settings: RunSettings):
-    """The tracker ``settings`` describe (backbone weights loaded): built once, reusable for many videos."""
-    from .registry import create_backbone, create_propagator, create_tracker
+    """The tracker ``settings`` describe (backbone weights loaded): built once, reusable for many videos.
 
+    ``device`` "auto" is resolved here (the tracker's ``device`` says which one was used);
+    ``--weights random`` draws its weights from ``settings.seed``, without touching the global RNG.
+    """
+    import torch
+
+    from .devices import resolve_device
+    from .limits import check_kwargs
+    from .registry import REGISTRIES, create_backbone, create_propagator, create_tracker
+
+    device = str(resolve_device(settings.device))
     backbone_kwargs = {}
     if settings.weights is not None:
         backbone_kwargs["weights"] = settings.weights
@@ -135,14 +154,18 @@ def build_tracker(settings: RunSettings):
         backbone_kwargs["dtype"] = settings.dtype
     backbone, propagator = settings.backbone, settings.propagator
     if settings.tracker == "label-propagation":  # built one by one so that a failure names its component
-        backbone = build_component("backbone", backbone, create_backbone, device=settings.device, **backbone_kwargs)
+        factory = REGISTRIES["backbone"].get(backbone)
+        check_kwargs("backbone", backbone, factory, backbone_kwargs, {"weights": "--weights", "dtype": "--dtype"})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed)
+            backbone = build_component("backbone", backbone, create_backbone, device=device, **backbone_kwargs)
         propagator = build_component("propagator", propagator, create_propagator)
     refine = {}  # only when asked: a plugin tracker need not know refiners
     if settings.refine is not None:
         refine = {"refiner": settings.refine, "refiner_kwargs": dict(settings.refine_args)}
     return build_component(
         "tracker", settings.tracker, create_tracker, backbone=backbone, propagator=propagator,
-        device=settings.device, backbone_kwargs=backbone_kwargs, **settings.tracker_kwargs(), **refine,
+        device=device, backbone_kwargs=backbone_kwargs, **settings.tracker_kwargs(), **refine,
     )
 
 
@@ -155,13 +178,35 @@ def component_name(stage: str, settings: RunSettings) -> str:
     }.get(stage, stage)
 
 
-def out_of_memory_message(exc: BaseException, settings: RunSettings) -> str:
+def out_of_memory(exc: BaseException) -> Optional[str]:
+    """``"GPU"`` or ``"RAM"`` when ``exc`` (or the component error it wraps) is memory exhaustion, else None."""
+    import re
+    import sys
+
+    from .engine import StageError
+
+    if isinstance(exc, StageError):
+        exc = exc.original
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return "GPU"
+    if isinstance(exc, MemoryError):
+        return "RAM"
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and re.search(r"can't allocate memory|not enough memory|out of memory", text, re.I):
+        return "GPU" if re.search(r"cuda|hip|gpu", text, re.I) else "RAM"
+    return None
+
+
+def out_of_memory_message(exc: BaseException, settings: RunSettings, where: str = "GPU") -> str:
     """One line for an out-of-memory error, naming the settings that lower memory and their values."""
-    from .engine import first_line
+    from .engine import StageError, first_line
 
     s = settings
+    original = exc.original if isinstance(exc, StageError) else exc
+    what = "GPU memory" if where == "GPU" else "memory (RAM)"
     return (
-        f"out of GPU memory ({first_line(exc)[:160]}). To use less: a smaller --short-side (now {s.short_side}), "
+        f"out of {what} ({first_line(original)[:160]}). To use less: a smaller --short-side (now {s.short_side}), "
         f"--dtype bf16 (now {s.dtype or 'fp32'}), a shorter --max-context (now {s.max_context}), "
         f"--batch-size 1 (now {s.batch_size}), --prefetch 1 (now {s.prefetch})"
         + (f", --backbone-workers 1 (now {s.backbone_workers})" if (s.backbone_workers or 1) > 1 else "")
@@ -169,17 +214,18 @@ def out_of_memory_message(exc: BaseException, settings: RunSettings) -> str:
 
 
 def describe_failure(exc: BaseException, settings: RunSettings) -> Optional[str]:
-    """The one-line message for a failed component or memory exhaustion; None for anything else."""
+    """The one-line message for a failed component, memory exhaustion or a file-system error; None otherwise."""
     import logging
-    import sys
 
     from .engine import StageError
 
+    where = out_of_memory(exc)
+    if where is not None:
+        return out_of_memory_message(exc, settings, where)
     if isinstance(exc, StageError):
         logging.getLogger("dinotools").debug("traceback of the failed component", exc_info=exc.original)
         return f"{exc.describe(component_name(exc.stage, settings))} (-vv shows the traceback)"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
-        return out_of_memory_message(exc, settings)
+    if isinstance(exc, OSError):  # a file the checks could not foresee (a disk failing mid-run, a name too long)
+        name = f"{exc.filename}: " if exc.filename is not None else ""
+        return f"{name}{exc.strerror or exc}"
     return None
-

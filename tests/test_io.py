@@ -52,6 +52,13 @@ def test_write_mask_is_palette_and_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temp file left behind
 
 
+def test_write_mask_with_the_longest_name_the_file_system_takes(tmp_path):
+    """Temp names are cut so that any output name that fits (255 bytes) can be written atomically."""
+    path = tmp_path / ("f" * 251 + ".png")
+    write_mask(path, np.ones((2, 3), np.uint8))
+    assert read_mask(path).shape == (2, 3) and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_fit_mask():
     m = np.ones((480, 853), np.uint8)
     assert fit_mask(m, (480, 854), "mask x").shape == (480, 854)

@@ -31,6 +31,6 @@ def test_run_video_with_one_preloaded_tracker_matches_the_command_line(tmp_path)
 
 
 def test_job_layer_does_not_import_a_command_line():
-    code = "import sys, dinotools.job, dinotools.settings; print(sorted(m for m in sys.modules if m.endswith('cli')))"
+    code = "import sys, dinotools.job, dinotools.settings; print(sorted(m for m in sys.modules if m.startswith('dinotools') and m.endswith('cli')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..devices import resolve_device
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -28,7 +29,7 @@ class ColorStatsBackbone:
         self.embed_dim = 6 + 3 * grid * grid
         self.mean = IMAGENET_MEAN
         self.std = IMAGENET_STD
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         p, g = self.patch_size, self.grid

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..cli import setup_logging
-from ..errors import UserError
+from ..cli import HelpFormatter, Parser, setup_logging
+from ..errors import Interrupted, UserError
 from ..registry import ComponentError
+from ..signals import terminate_as_interrupt
 from .dataset import DavisDataset
 from .davis import evaluate_results
 from .grid import GridRow, format_grid, parse_grid, parse_value, setting_name
@@ -29,8 +30,8 @@ TRACKER_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m dinotools.eval",
+    p = Parser(
+        prog="python -m dinotools.eval", formatter_class=HelpFormatter,
         description="DAVIS semi-supervised J&F, computed as the official davis2017-evaluation.",
     )
     p.add_argument("--davis", required=True, metavar="ROOT", help="DAVIS root (Annotations/<res>/<seq>/*.png)")
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="score the --refine refiner's ceiling: each ground truth downsampled to the tracker's "
                            "patch grid (nearest-exact, one-hot), refined back to full resolution (no tracking)")
     p.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
-    p.add_argument("--set", default="val", dest="split", help="image set: ImageSets/2017/<set>.txt (default val)")
+    p.add_argument("--set", default=None, dest="split", help="image set: ImageSets/2017/<set>.txt; a named set must "
+                   "exist (default: val when its file exists, else every annotated sequence)")
     p.add_argument("--resolution", default="480p", help="Annotations/<resolution> (default 480p)")
     p.add_argument("--out", metavar="DIR", help="reports (and tracked PNGs) go here; default: --results DIR, "
                    "or ./eval_<tracker>_<backbone> with --track. Scores are always recomputed (the official "
@@ -66,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keyword argument for the refiner (repeatable), e.g. eps=0.001")
     t.add_argument("--every", type=int, default=5, metavar="N",
                    help="with --oracle: every N-th annotated frame (default 5)")
-    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1 ... "
+                   "(default auto)")
     t.add_argument("--batch-size", type=int, default=1, help="frames encoded per backbone call (default 1)")
     t.add_argument("--prefetch", type=int, default=0,
                    help="batches decoded/encoded ahead in background threads (default 0)")
@@ -99,6 +102,20 @@ def _tracker_kwargs(args) -> Dict[str, Any]:
     return kwargs
 
 
+def _check_tracker_kwargs(name: str, base: Dict[str, Any], settings: List[Dict[str, Any]]) -> None:
+    """Every tracker keyword (options, --tracker-arg, --grid) exists and has a usable value, before any work."""
+    from ..limits import check_kwargs, check_tracker_params
+    from ..registry import REGISTRIES
+
+    factory = REGISTRIES["tracker"].get(name)
+    flags = {k: "--" + k.replace("_", "-") for k in TRACKER_OPTIONS}
+    flags.update({k: f"--grid {k}=..." for k in settings[0]})
+    check_kwargs("tracker", name, factory, {**base, **settings[0], "backbone": None}, flags, "--tracker-arg")
+    if name == "label-propagation":
+        for setting in settings:
+            check_tracker_params({**base, **setting})
+
+
 def cmd_results(args, dataset: DavisDataset) -> int:
     evaluation = evaluate_results(None, args.results, dataset=dataset, uint8_decay=args.official_decay)
     print(format_table(evaluation))
@@ -118,13 +135,23 @@ def cmd_track(args, dataset: DavisDataset) -> int:
     clash = sorted(set(settings[0]) & set(base) - {"device"})
     if clash:
         raise UserError(f"{', '.join(clash)} given both as an option and in --grid; give it once")
+    _check_tracker_kwargs(args.tracker, base, settings)
+    from ..devices import resolve_device
+    from ..limits import check_kwargs
+    from ..registry import REGISTRIES
+    from ..settings import build_component
+
+    base["device"] = str(resolve_device(args.device))
+    backbone_kwargs = _pairs(args.backbone_arg, "--backbone-arg")
+    check_kwargs("backbone", args.backbone, REGISTRIES["backbone"].get(args.backbone), backbone_kwargs,
+                 flag="--backbone-arg")
     out_root = Path(args.out or f"eval_{args.tracker}_{args.backbone}")
     # One backbone for every setting: weights are loaded once per sweep.
-    backbone = create_backbone(args.backbone, device=args.device, **_pairs(args.backbone_arg, "--backbone-arg"))
+    backbone = build_component("backbone", args.backbone, create_backbone, device=base["device"], **backbone_kwargs)
     rows = []
     for setting in settings:
         kwargs = {**base, **setting}
-        tracker = create_tracker(args.tracker, backbone=backbone, **kwargs)
+        tracker = build_component("tracker", args.tracker, create_tracker, backbone=backbone, **kwargs)
         # Each setting keeps its own PNGs and reports, so any of them can be re-scored later.
         out = out_root / setting_name(setting) if args.grid else out_root
         run = track_dataset(tracker, dataset, out, batch_size=args.batch_size, prefetch=args.prefetch,
@@ -152,6 +179,7 @@ def cmd_track(args, dataset: DavisDataset) -> int:
 
 
 def cmd_oracle(args, dataset: DavisDataset) -> int:
+    from ..devices import resolve_device
     from ..registry import create_refiner
     from .oracle import davis_samples, evaluate_oracle, format_oracle
 
@@ -161,7 +189,7 @@ def cmd_oracle(args, dataset: DavisDataset) -> int:
     refiner = create_refiner(name, **_pairs(args.refine_arg, "--refine-arg"))
     short_side = args.short_side if args.short_side is not None else 960
     result = evaluate_oracle(refiner, davis_samples(dataset, args.every), name=name, short_side=short_side,
-                             device=args.device)
+                             device=resolve_device(args.device))
     print(format_oracle([result], f"oracle (ground truth at the patch grid, short side {short_side}, every "
                                   f"{args.every}th frame): {dataset.root}"))
     return 0
@@ -170,16 +198,40 @@ def cmd_oracle(args, dataset: DavisDataset) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    with terminate_as_interrupt():
+        try:
+            if args.max_frames is not None and args.max_frames < 3:
+                raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")
+            dataset = DavisDataset(args.davis, args.split or "val", args.resolution, args.sequences, args.max_frames,
+                                   require_split=args.split is not None)
+            if args.oracle:
+                return cmd_oracle(args, dataset)
+            return cmd_track(args, dataset) if args.track else cmd_results(args, dataset)
+        except (UserError, ComponentError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            print(exc.message if isinstance(exc, Interrupted) else "interrupted by Ctrl-C", file=sys.stderr)
+            return 128 + getattr(exc, "signum", 2)
+        except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
+            message = _one_line(exc, args)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+
+
+def _one_line(exc: Exception, args) -> Optional[str]:
+    """Component failures, memory exhaustion and file-system errors as ``dinotools.run`` words them."""
+    from ..settings import RunSettings, describe_failure
+
+    known = {k: getattr(args, k) for k in ("backbone", "tracker", "batch_size", "prefetch", "backbone_workers")}
+    known.update({k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None})
     try:
-        if args.max_frames is not None and args.max_frames < 3:
-            raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")
-        dataset = DavisDataset(args.davis, args.split, args.resolution, args.sequences, args.max_frames)
-        if args.oracle:
-            return cmd_oracle(args, dataset)
-        return cmd_track(args, dataset) if args.track else cmd_results(args, dataset)
-    except (UserError, ComponentError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        settings = RunSettings(**{k: v for k, v in known.items() if v is not None})
+    except TypeError:
+        settings = RunSettings()
+    return describe_failure(exc, settings)
 
 
 def entry() -> None:

@@ -42,7 +42,8 @@ class DavisDataset:
     ``ImageSets/2017/<split>.txt``, ``ImageSets/2016/<split>.txt`` and the DAVIS-2016 style
     ``ImageSets/<resolution>/<split>.txt`` (lines of frame paths), else every annotation folder.
     ``max_frames`` keeps only the first frames of each sequence (quick runs; scores then cover
-    that shorter clip).
+    that shorter clip). ``require_split``: the image set must exist (a set the user named is never
+    silently replaced by every sequence).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class DavisDataset:
         resolution: str = "480p",
         sequences: Optional[Sequence[str]] = None,
         max_frames: Optional[int] = None,
+        require_split: bool = False,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -64,6 +66,10 @@ class DavisDataset:
             )
         self.imageset: Optional[Path] = None
         listed = self._listed_sequences()
+        if require_split and self.imageset is None and not sequences:
+            sets = self.root / "ImageSets"
+            raise InputError(f"image set {split!r} not found: looked for {sets}/2017/{split}.txt, {sets}/2016/{split}.txt "
+                             f"and {sets}/{resolution}/{split}.txt; name an existing set, or list --sequences")
         if sequences:
             unknown = [s for s in sequences if not (self.annotations / s).is_dir()]
             if unknown:

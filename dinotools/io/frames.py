@@ -1,18 +1,23 @@
 """Frame sources: a folder of images (natural sort) or a video file, streamed as RGB uint8.
 
-Frames are read lazily, one at a time, so a video of any length is never held in memory.
+Frames are read lazily, one at a time, so a video of any length is never held in memory. Frames
+of another bit depth or mode are converted as ``dinotools.io.convert`` documents, or refused.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .._env import quiet_ffmpeg
 from ..errors import InputError
+from .convert import pil_to_rgb, video_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -25,49 +30,87 @@ def natural_key(name: str):
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
 
 
-def to_rgb(arr: np.ndarray, where: str, warned: set) -> np.ndarray:
-    """Grey -> RGB and RGBA -> RGB (alpha dropped), warning once per kind of conversion."""
-    if arr.ndim == 2:
-        kind, arr = "greyscale", np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        kind, arr = "RGBA", arr[:, :, :3]
-    elif arr.ndim == 3 and arr.shape[2] == 3:
-        return arr
-    else:
-        raise InputError(f"{where}: unsupported image shape {arr.shape}; expected an RGB image")
-    if kind not in warned:
-        warned.add(kind)
-        log.warning("%s is %s; converted to RGB (further such frames are converted silently)", where, kind)
-    return np.ascontiguousarray(arr)
+def list_images(folder: Path, what: str = "frame") -> List[Path]:
+    """Image files of ``folder`` in natural order. Hidden files (``._x.jpg`` copies, temp files) are
+    skipped with a warning; an entry that looks like an image but cannot be read (a broken link, a
+    folder, a device, no read permission) is an error naming it, and so are two images with one stem."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise InputError(f"{what} folder {folder} cannot be listed: {exc.strerror or exc}") from None
+    files, hidden = [], []
+    for e in entries:
+        if Path(e.name).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if e.name.startswith("."):
+            hidden.append(e.name)
+            continue
+        path = folder / e.name
+        try:
+            st = os.stat(path)  # follows links
+        except OSError as exc:
+            target = f" (a link to {os.readlink(path)} that does not exist)" if os.path.islink(path) else ""
+            raise InputError(f"{what} {path} cannot be read{target}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{what} {path} is not a regular file (a folder or a device?): remove or rename it")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{what} {path} is not readable (permission denied)")
+        files.append(path)
+    if hidden:
+        log.warning("%s folder %s: skipped %d hidden file(s) such as %s", what, folder, len(hidden), sorted(hidden)[0])
+    files.sort(key=lambda p: natural_key(p.name))
+    stems = {}
+    for p in files:
+        if p.stem in stems:
+            raise InputError(f"{what}s {stems[p.stem].name} and {p.name} in {folder} have the same name: their "
+                             f"outputs would be the same file; keep one of them")
+        stems[p.stem] = p
+    return files
 
 
 class FrameSource:
-    """Iterable of ``[H,W,3]`` uint8 RGB frames with their ``names`` (file stems or indices)."""
+    """Iterable of ``[H,W,3]`` uint8 RGB frames with their ``names`` (file stems or indices).
 
-    def __init__(self, path) -> None:
+    For a video, ``len()`` is the frame count the container announces; after a full pass
+    ``decoded`` is the count that decoded. Fewer decoded frames (a corrupt or cut-short file) is
+    a warning naming both counts, or with ``strict`` an error raised after the last good frame.
+    """
+
+    def __init__(self, path, strict: bool = False) -> None:
         self.path = Path(path)
+        self.strict = strict
         self._warned: set = set()
         self.size: Optional[Tuple[int, int]] = None  # (H, W) of the first frame read
+        self.decoded: Optional[int] = None  # video: frames decoded by the last full pass
         if self.path.is_dir():
-            files = [p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-            if not files:
+            self.files: Optional[List[Path]] = list_images(self.path)
+            if not self.files:
                 raise InputError(
                     f"frame folder {self.path} holds no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
                 )
-            self.files: Optional[List[Path]] = sorted(files, key=lambda p: natural_key(p.name))
             self.names = [p.stem for p in self.files]
         elif self.path.is_file():
             self.files = None
-            self.names = [f"{i:05d}" for i in range(self._video_length())]
+            self.announced = self._video_length()
+            self.names = [f"{i:05d}" for i in range(self.announced)]
         else:
             raise InputError(f"frames {self.path} not found: give a folder of images or a video file")
 
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def is_video(self) -> bool:
+        return self.files is None
+
+    def name(self, index: int) -> str:
+        """Output name of frame ``index`` (a video may decode more frames than it announced)."""
+        return self.names[index] if index < len(self.names) or self.files is not None else f"{index:05d}"
+
     def _video_length(self) -> int:
         import cv2
 
+        quiet_ffmpeg()
         cap = cv2.VideoCapture(str(self.path))
         try:
             if not cap.isOpened():
@@ -95,10 +138,10 @@ class FrameSource:
         path = self.files[index]
         try:
             with Image.open(path) as img:
-                arr = np.asarray(img.convert("RGB") if img.mode not in ("L", "RGB", "RGBA") else img)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+                img.load()
+                arr = pil_to_rgb(img, f"frame {path}", self._warned)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"frame {path} is unreadable or corrupt ({exc})") from None
-        arr = to_rgb(arr, f"frame {path}", self._warned)
         self._check_size(arr, f"frame {path}")
         return arr
 
@@ -112,6 +155,7 @@ class FrameSource:
     def _iter_video(self) -> Iterator[np.ndarray]:
         import cv2
 
+        quiet_ffmpeg()
         cap = cv2.VideoCapture(str(self.path))
         try:
             count = 0
@@ -119,18 +163,24 @@ class FrameSource:
                 ok, bgr = cap.read()
                 if not ok:
                     break
-                arr = bgr[:, :, ::-1] if bgr.ndim == 3 else bgr
-                arr = to_rgb(np.ascontiguousarray(arr), f"video {self.path} frame {count}", self._warned)
-                self._check_size(arr, f"video {self.path} frame {count}")
+                where = f"video {self.path} frame {count}"
+                arr = video_to_rgb(bgr, where, self._warned)
+                self._check_size(arr, where)
                 count += 1
                 yield arr
-            if count == 0:
-                raise InputError(f"video {self.path} yielded no decodable frame")
-            if count != len(self.names):  # container frame counts are estimates: trust what decoded
-                self.names = [f"{i:05d}" for i in range(count)]
         finally:
             cap.release()
+        self.decoded = count
+        self.names = [f"{i:05d}" for i in range(count)]  # container counts are estimates: trust what decoded
+        if count == 0:
+            raise InputError(f"video {self.path} yielded no decodable frame")
+        if count < self.announced:
+            message = (f"video {self.path}: only {count} of the {self.announced} frames its container announces "
+                       f"could be decoded (a corrupt or cut-short file?)")
+            if self.strict:
+                raise InputError(f"{message}; frames 0-{count - 1} are tracked (--strict)")
+            log.warning("%s; tracked the %d that decoded (--strict makes this an error)", message, count)
 
 
-def open_frames(path) -> FrameSource:
-    return FrameSource(path)
+def open_frames(path, strict: bool = False) -> FrameSource:
+    return FrameSource(path, strict=strict)

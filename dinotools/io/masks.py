@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Tuple
 
@@ -94,10 +94,22 @@ def write_mask(path, labels: np.ndarray) -> None:
     atomic_save(path, lambda f: img.save(f, format="PNG"))
 
 
+def temp_name(path: Path) -> Path:
+    """A fresh hidden temp file beside ``path`` (``.<name>.<random>.tmp``; the name is cut so that the
+    temp name fits the file system whenever ``path``'s name does)."""
+    return path.parent / f".{path.name[:64]}.{secrets.token_hex(4)}.tmp"
+
+
 def atomic_save(path, write) -> None:
-    """Call ``write(file)`` on a temp file in the target folder, then rename it into place."""
+    """Call ``write(file)`` on a temp file in the target folder, then rename it into place.
+
+    The temp file is created as ``open()`` creates files (mode 0o666 less the umask), so the
+    result gets the permissions any other program's output would; the data is flushed to disk
+    before the rename, so ``path`` is either its old content or the complete new one.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_name(path)
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

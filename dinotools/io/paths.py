@@ -6,7 +6,6 @@ disk) fails before its backbone loads instead.
 """
 from __future__ import annotations
 
-import errno
 import os
 import secrets
 from pathlib import Path
@@ -42,14 +41,13 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def check_name_lengths(path: Path, what: str, extra: int = 0) -> None:
-    """Every component of ``path`` fits the file system (``extra``: bytes a derived name adds)."""
-    limit = name_max(path.parent if path.parent != path else path)
-    for i, part in enumerate(Path(os.path.abspath(path)).parts):
-        add = extra if i == len(Path(os.path.abspath(path)).parts) - 1 else 0
-        if len(os.fsencode(part)) + add > limit:
+def check_name_lengths(path: Path, what: str) -> None:
+    """Every component of ``path`` fits the file system (names of up to NAME_MAX bytes, 255 on most)."""
+    limit = name_max(Path(path))
+    for part in Path(os.path.abspath(path)).parts[1:]:
+        if len(os.fsencode(part)) > limit:
             raise InputError(f"{what} {path}: the name {part[:40]!r}... is {len(os.fsencode(part))} bytes long; "
-                             f"the file system takes names of up to {limit - add} bytes here")
+                             f"the file system takes names of up to {limit} bytes")
 
 
 def check_writable_folder(folder: Path, what: str) -> None:
@@ -60,7 +58,7 @@ def check_writable_folder(folder: Path, what: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise InputError(f"cannot write {what} into {folder}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot write into {what} {folder}: {exc.strerror or exc}") from None
 
 
 def check_output_file(path: Optional[Path], what: str) -> None:
@@ -87,25 +85,31 @@ def make_output_folder(folder: Path, what: str) -> list:
     """Create ``folder`` (and its missing parents) if needed and check it is writable.
 
     Returns the folders created, outermost first, so a run that fails before writing can remove them.
+    Failures read ``cannot write into <what> <folder>: <reason>``.
     """
     folder = Path(folder)
-    if str(folder) in ("",):
+    fail = f"cannot write into {what} {folder}"
+    if str(folder) == "":
         raise InputError(f"{what} needs a folder name, got ''")
     check_name_lengths(folder, what)
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"{what} {folder} exists and is not a folder")
+        raise InputError(f"{fail}: it exists and is not a folder")
     created = []
     probe = Path(os.path.abspath(folder))
-    while not probe.exists():
+    while not _exists(probe):
         created.append(probe)
         probe = probe.parent
     if not probe.is_dir():
-        raise InputError(f"{what} {folder}: {probe} is a file, not a folder")
+        raise InputError(f"{fail}: {probe} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create {what} {folder}: {exc.strerror or exc}") from None
-    check_writable_folder(folder, what)
+        raise InputError(f"{fail}: {exc.strerror or exc}") from None
+    try:
+        check_writable_folder(folder, what)
+    except InputError:
+        remove_created(created[::-1])
+        raise
     return created[::-1]
 
 
@@ -114,7 +118,5 @@ def remove_created(created: list) -> None:
     for folder in reversed(created):
         try:
             folder.rmdir()
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                raise
+        except OSError:  # not empty (something else wrote there) or gone: leave the rest
             return

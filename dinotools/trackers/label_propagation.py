@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io.masks import object_ids
 from ..preprocess import preprocess as default_preprocess
@@ -52,7 +53,7 @@ class LabelPropagationTracker:
             object ``refiner(frame [H,W,3] uint8, raw [h,w,M]) -> scores [M,H,W]`` whose per-pixel
             first argmax gives the labels (``dinotools.interfaces.Refiner``); give it or ``upsample``.
         refiner_kwargs: passed to ``create_refiner`` when ``refiner`` is a name.
-        device: where features and propagation live.
+        device: where features and propagation live (``auto``: CUDA when available, else CPU).
         backbone_kwargs: passed to ``create_backbone`` when ``backbone`` is a name.
     """
 
@@ -69,7 +70,7 @@ class LabelPropagationTracker:
         short_side: Optional[int] = 960,
         mask_downsample: str = "nearest-exact",
         upsample: Optional[str] = None,
-        device="cpu",
+        device="auto",
         backbone_kwargs: Optional[dict] = None,
         refiner=None,
         refiner_kwargs: Optional[dict] = None,
@@ -83,7 +84,7 @@ class LabelPropagationTracker:
         _check(mask_downsample in DOWNSAMPLE_MODES, f"mask_downsample must be one of {DOWNSAMPLE_MODES}")
         _check(upsample is None or upsample in UPSAMPLE_MODES,
                f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # auto: CUDA when available, else CPU
         if isinstance(backbone, str):
             backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))
         self.backbone = backbone

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import struct
 from pathlib import Path
 from typing import Dict, Optional
@@ -66,10 +67,27 @@ def read_file(path: Path) -> StateDict:
     try:
         # mmap: tensors stay in the page cache, so loading never holds two copies of the weights.
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "zip")
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise WeightsError(unsafe_message(path, exc)) from None
+        raise WeightsError(f"{path} could not be read as a PyTorch checkpoint (corrupt or truncated?): "
+                           f"UnpicklingError: {str(exc).splitlines()[0][:200]}") from exc
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
         raise WeightsError(f"{path} could not be read as a PyTorch checkpoint (corrupt or truncated?): "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
     return unwrap(obj, path)
+
+
+def unsafe_message(path: Path, exc: Exception) -> str:
+    """Why torch's safe loader refused ``path`` (it holds objects or code, not only tensors), in one line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    # torch's message: a paragraph about weights_only, the reason (e.g. "unsupported GLOBAL posix.system"), a link.
+    reason = next((ln for ln in lines[1:] if not ln.lower().startswith(("check the documentation", "you can use",
+                                                                          "please file"))), "")
+    reason = f" (torch's safe loader: {reason.rstrip('.')[:200]})" if reason else ""
+    return (f"{path} was not loaded, for safety: it holds Python objects or code, not only tensors{reason}. "
+            f"Loading it could run arbitrary code. If it comes from a source you trust, load it once yourself "
+            f"with torch.load(..., weights_only=False) and save its state dict of tensors, then pass that file")
 
 
 def read_folder(path: Path) -> StateDict:

@@ -1,6 +1,7 @@
 """Registered DINOv3 backbone factories (``vits16`` ... ``vit7b16``) and model loading."""
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Optional, Tuple
@@ -164,3 +165,14 @@ def vith16plus(**kwargs) -> DINOv3Backbone:
 def vit7b16(**kwargs) -> DINOv3Backbone:
     """DINOv3 ViT-7B/16 (6.7B params, D=4096, SwiGLU, no qkv bias), LVD-1689M or ``pretrain="sat493m"``."""
     return create("vit7b16", **kwargs)
+
+
+def _factory_signature() -> inspect.Signature:
+    """``create``'s keyword arguments without ``variant``: what each factory accepts (so a caller can
+    check an option before building, and ``help()`` shows them)."""
+    sig = inspect.signature(create)
+    return sig.replace(parameters=[p for name, p in sig.parameters.items() if name != "variant"])
+
+
+for _factory in (vits16, vits16plus, vitb16, vitl16, vitl16plus, vith16plus, vit7b16):
+    _factory.__signature__ = _factory_signature()

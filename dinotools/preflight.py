@@ -1,0 +1,108 @@
+"""Checks a job makes before its backbone loads: masks against the frames, every output path."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import InputError, UserError
+from .io.masks import MAX_PNG_ID, check_mask, read_mask
+from .io.overlay import check_overlay_path
+from .io.paths import check_name_lengths, check_output_file, make_output_folder, name_max, remove_created
+from .resume import MANIFEST
+
+log = logging.getLogger(__name__)
+
+
+def check_masks(masks: dict, source=None) -> None:
+    """Unreadable masks, masks without objects, ids an indexed PNG cannot hold, masks for frames past
+    the end: one line each. Masks are read one at a time (a folder of thousands stays cheap in memory)."""
+    if source is not None and masks:
+        last = max(masks)
+        if last >= len(source):
+            where = f"mask {masks[last]}" if isinstance(masks[last], (str, Path)) else f"the mask for frame {last}"
+            if not source.is_video:
+                raise InputError(f"{where} is for frame {last}, but {source.path} holds {len(source)} frames "
+                                 f"(0-{len(source) - 1})")
+            log.warning("%s is for frame %d, but video %s announces %d frames; it is used if that frame decodes",
+                        where, last, source.path, len(source))
+    for index, m in masks.items():
+        if isinstance(m, (str, Path)):
+            arr, where = read_mask(m), f"mask {m}"
+        else:
+            arr, where = m, f"mask for frame {index}"
+        check_mask(arr, where)
+        if arr.max() > MAX_PNG_ID:
+            raise UserError(f"{where} has object id {int(arr.max())}; the indexed PNG outputs hold ids up to "
+                            f"{MAX_PNG_ID}: renumber the objects")
+
+
+def _same(a, b) -> bool:
+    try:
+        return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_outputs(settings, source, frames, mask, output: Path, save_probs: Optional[Path], *, overwrite: bool,
+                  resume: bool) -> List[Path]:
+    """Every output path is usable before any work: returns the folders created (removed if the run stops
+    before writing). Outputs never replace an input: the frames, the masks or the video."""
+    inputs = [frames, mask] if mask is not None else [frames]
+    files = {"--report": settings.report, "--overlay": settings.overlay}
+    for flag, path in {"--output": output, "--save-probs": save_probs, **files}.items():
+        if any(_same(path, p) for p in inputs):
+            raise InputError(f"{flag} {path} is an input (the frames or the masks): writing there would replace "
+                             f"it; choose another path")
+    if settings.report is not None and _same(settings.report, settings.overlay):
+        raise InputError(f"--report and --overlay are the same file {settings.report}; give two names")
+    for flag, path in files.items():
+        check_output_file(path, flag)
+    if settings.overlay is not None:
+        check_overlay_path(settings.overlay)
+    created = prepare_output(output, overwrite, resume=resume)
+    try:
+        if save_probs is not None:
+            created += make_output_folder(save_probs, "--save-probs folder")
+        _check_frame_names(source, output, save_probs)
+    except BaseException:
+        remove_created(created)
+        raise
+    return created
+
+
+def _check_frame_names(source, output: Path, save_probs: Optional[Path]) -> None:
+    """Outputs are named like the frames: the longest name must fit the output file system."""
+    longest = max(source.names, key=lambda n: len(os.fsencode(n)), default="")
+    for folder, suffix in ((output, ".png"), (save_probs, ".npz")):
+        if folder is not None and len(os.fsencode(longest + suffix)) > name_max(folder):
+            raise InputError(f"frame name {longest[:40]!r}... is too long for an output name in {folder} (the file "
+                             f"system takes {name_max(folder)} bytes): rename the frames")
+
+
+def prepare_output(output: Path, overwrite: bool, resume: bool = False) -> List[Path]:
+    """Create ``output``; refuse a non-empty folder unless ``overwrite`` or ``resume`` (finished work is
+    kept), and one this process cannot write into (checked before any frame is tracked).
+    Returns the folders created."""
+    output = Path(output)
+    check_name_lengths(output, "output folder")
+    if output.exists() and not output.is_dir():
+        raise InputError(f"output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not (overwrite or resume):
+        raise InputError(f"output folder {output} is not empty; pass --overwrite to replace its files "
+                         f"or --resume to continue an interrupted run")
+    return make_output_folder(output, "output folder")
+
+
+def remove_earlier_outputs(output: Path, save_probs: Optional[Path]) -> None:
+    """``--overwrite``: remove every label PNG (and probabilities file) of an earlier run first, so the
+    folder never mixes two runs' frames (a shorter new run would leave stale ones); says which."""
+    stale = sorted(output.glob("*.png")) + (sorted(save_probs.glob("*.npz")) if save_probs and save_probs.is_dir()
+                                             else [])
+    for p in stale:
+        p.unlink()
+    (output / MANIFEST).unlink(missing_ok=True)
+    if stale:
+        log.warning("--overwrite: removed %d file(s) of an earlier run (%s ... %s)", len(stale), stale[0].name,
+                    stale[-1].name)
