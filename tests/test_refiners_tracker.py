@@ -11,6 +11,7 @@ from dinotools.cli import main
 from dinotools.demo import make_clip
 from dinotools.errors import ConfigError
 from dinotools.interfaces import Refiner
+from dinotools.io.exports import video_name
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.refiners import BilinearRefiner, NearestRefiner
 
@@ -103,7 +104,7 @@ def test_cli_refine_and_formats(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(args + ["--output", str(out), "--refine", "guided", "--refine-arg", "eps=0.01",
                         "--format", "coco", "--format", "objects", "--format", "youtube-vos"]) == 0
-    video = folder.name
+    video = video_name(folder)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{i:05d}.png" for i in range(6)] + [f"{video}.coco.json", f"{video}.objects.json", "youtube-vos"])
     coco = json.loads((out / f"{video}.coco.json").read_text())
@@ -131,7 +132,7 @@ def test_resumed_exports_equal_those_of_its_pngs_and_of_an_uninterrupted_run(tmp
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(args + ["--output", str(full)] + fmt) == 0
     assert main(args + ["--output", str(part)] + fmt) == 0
-    video = folder.name
+    video = video_name(folder)
     # what a run killed after frame 6 leaves: PNGs 0-6, a half-written spool, no final exports
     for i in range(7, 10):
         (part / f"{i:05d}.png").unlink()

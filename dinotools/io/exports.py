@@ -65,10 +65,17 @@ def read_png_folder(folder) -> LabelSequence:
     return LabelSequence(folder.resolve().name, [p.stem for p in files], ((p.stem, read_mask(p)) for p in files))
 
 
+GENERIC_FOLDERS = {"frames", "images", "imgs", "img", "jpegimages", "rgb", "color"}
+
+
 def video_name(frames) -> str:
-    """The name exports give a video: its frames folder's name, or its video file's stem."""
+    """The name exports give a video: its video file's stem, or its frames folder's name (the parent's
+    when the folder has a generic name such as ``frames``: ``clip/frames`` is the video ``clip``)."""
     path = Path(frames)
-    return path.stem if path.is_file() else path.resolve().name
+    if path.is_file():
+        return path.stem
+    path = path.resolve()
+    return path.parent.name if path.name.lower() in GENERIC_FOLDERS and path.parent.name else path.name
 
 
 class Spool:
