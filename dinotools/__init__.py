@@ -7,11 +7,13 @@ from .registry import (
     create_backbone,
     create_initializer,
     create_propagator,
+    create_refiner,
     create_tracker,
     list_components,
     register_backbone,
     register_initializer,
     register_propagator,
+    register_refiner,
     register_tracker,
 )
 
@@ -22,11 +24,13 @@ __all__ = [
     "create_backbone",
     "create_initializer",
     "create_propagator",
+    "create_refiner",
     "create_tracker",
     "list_components",
     "register_backbone",
     "register_initializer",
     "register_propagator",
+    "register_refiner",
     "register_tracker",
     "__version__",
 ]

@@ -9,6 +9,7 @@ GROUPS = {
     "propagator": "dinotools.propagators",
     "initializer": "dinotools.mask_initializers",
     "tracker": "dinotools.trackers",
+    "refiner": "dinotools.refiners",
 }
 
 _DINOV3_VARIANTS = (
@@ -32,6 +33,11 @@ BUILTINS = {
     },
     "tracker": {
         "label-propagation": "dinotools.trackers.label_propagation:LabelPropagationTracker",
+    },
+    "refiner": {
+        "nearest": "dinotools.refiners.nearest:NearestRefiner",
+        "bilinear": "dinotools.refiners.bilinear:BilinearRefiner",
+        "guided": "dinotools.refiners.guided:GuidedRefiner",
     },
 }
 

@@ -79,6 +79,8 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     The tracker parameters come from ``RunSettings``' ``tracker_param`` fields (one option each,
     with its default and one-line meaning); ``settings_from_args`` reads every field back by name.
     """
+    from .io.exports import FORMATS
+
     d = RunSettings()
     comp = p.add_argument_group("components")
     comp.add_argument("--backbone", default=d.backbone, help="backbone name (`baseline` needs no weights; "
@@ -99,6 +101,16 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     for f in tracker_fields():
         tp.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=f.metadata["help"],
                         **f.metadata["option"])
+    tp.add_argument("--refine", metavar="NAME", help="refiner turning patch-grid predictions into full-resolution "
+                    "masks: nearest (default), bilinear, guided (edge-aware), sam2 (plugin); see --list")
+    tp.add_argument("--refine-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="keyword argument for the refiner (repeatable), e.g. eps=0.001")
+    out = p.add_argument_group("exports")
+    out.add_argument("--format", action="append", dest="formats", metavar="FORMAT",
+                     choices=FORMATS,
+                     help="also write the results in this format (repeatable; the label PNGs are always written): "
+                          "coco (RLE JSON, needs pycocotools), youtube-vos (Annotations/ + meta.json), objects "
+                          "(per-object tracks JSON); see python -m dinotools.convert")
     eng = p.add_argument_group("engine")
     eng.add_argument("--batch-size", type=int, default=d.batch_size, help="frames per backbone batch")
     eng.add_argument("--prefetch", type=int, default=d.prefetch,
@@ -112,17 +124,20 @@ def settings_from_args(args) -> RunSettings:
     """The ``RunSettings`` of parsed arguments (every field found on ``args`` by name)."""
     values = {f.name: getattr(args, f.name) for f in fields(RunSettings) if hasattr(args, f.name)}
     values["init_args"] = _kv(getattr(args, "init_arg", []))
+    values["refine_args"] = _kv(getattr(args, "refine_arg", []), "--refine-arg")
+    if getattr(args, "formats", None) is None:
+        values.pop("formats", None)  # the default: png only
     if getattr(args, "save_probs", None) not in (None, True, ""):
         values["save_probs"] = Path(args.save_probs)
     return RunSettings(**values)
 
 
-def _kv(items: List[str]) -> dict:
+def _kv(items: List[str], flag: str = "--init-arg") -> dict:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UserError(f"--init-arg expects KEY=VALUE, got {item!r}")
+            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
         for cast in (int, float):
             try:
                 value = cast(value)

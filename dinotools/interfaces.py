@@ -1,4 +1,4 @@
-"""Runtime-checkable protocols of the four component kinds; shapes are the contract."""
+"""Runtime-checkable protocols of the component kinds; shapes are the contract."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence, runtime_checkable
@@ -70,3 +70,18 @@ class Tracker(Protocol):
         masks: Optional[Mapping[int, np.ndarray]] = None,
         return_probs: bool = False,
     ) -> Iterator[Any]: ...
+
+
+@runtime_checkable
+class Refiner(Protocol):
+    """Patch-grid probabilities -> full-resolution scores whose per-pixel argmax gives the labels.
+
+    ``refiner(frame, raw)``: ``frame [H,W,3] uint8`` RGB (numpy or torch), ``raw [h,w,M]`` float
+    (channel 0 background, on the tracker's device) -> ``scores [M,H,W]`` float on ``raw``'s
+    device; the label of a pixel is the FIRST channel holding its maximum score. Optional:
+    ``needs_frame = False`` (only the frame's size is read; an ``(H, W)`` pair may then be passed
+    instead of the frame), and ``channels(frame, raw) -> [H,W]`` integer tensor, the argmax
+    computed without building the scores (the tracker uses it when no probabilities are asked for).
+    """
+
+    def __call__(self, frame: Any, raw: torch.Tensor) -> torch.Tensor: ...

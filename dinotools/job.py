@@ -13,6 +13,7 @@ from typing import Callable, Union
 
 from . import resume as record
 from .errors import Interrupted, UserError
+from .io.exports import video_name
 from .io.frames import open_frames
 from .io.paths import remove_created
 from .preflight import check_masks, check_outputs, prepare_output, remove_earlier_outputs
@@ -94,7 +95,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
             tracker, source, masks, output, overlay=settings.overlay, batch_size=settings.batch_size,
             initializer=initializer if settings.init != "file" else None, discover_every=settings.discover_every,
             progress=progress, prefetch=settings.prefetch, workers=settings.backbone_workers, save_probs=save_probs,
-            start=start,
+            start=start, formats=settings.formats, video=video_name(frames),
         )
     except KeyboardInterrupt as exc:
         _forget_empty_run(output, resuming_record)

@@ -100,6 +100,8 @@ def track_video(
     stats = stats or _NoStats()
     state = state if state is not None else tracker.new_state()
     index = state.next_index
+    # Trackers whose refiner reads pixels get the frame too (older trackers' step has no frame=).
+    takes_frames = getattr(tracker, "takes_frames", False)
     batches, close = feature_batches(tracker, frames, batch_size, stats, prefetch=prefetch, start=index,
                                      workers=workers)
     try:
@@ -113,15 +115,16 @@ def track_video(
                     mask = fit_mask(arr, frame.shape[:2], where)
                 elif initializer is not None and not state.started:
                     mask = _guarded("initializer", index, initializer, index, frame)
+                pixels = {"frame": frame} if takes_frames else {}
                 result = _guarded("propagate", index, tracker.step, state, f, frame.shape[:2], mask,
-                                  return_probs=return_probs)
+                                  return_probs=return_probs, **pixels)
                 due = discover_every is not None and state.started and index % discover_every == 0 and mask is None
                 if due and index > 0:
                     proposals = _guarded("initializer", index, initializer, index, frame)
                     new = new_objects(proposals, result.labels, state.ids, discovery) if proposals is not None else None
                     if new is not None:
                         result = _guarded("propagate", index, tracker.amend, state, result, new,
-                                          return_probs=return_probs)
+                                          return_probs=return_probs, **pixels)
                 stats.add("propagate", time.perf_counter() - t0)
                 yield result
                 index += 1

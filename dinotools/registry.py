@@ -1,6 +1,6 @@
 """Component registries: in-process registration plus lazily discovered entry points.
 
-One ``Registry`` per kind (backbone, propagator, initializer, tracker). Built-ins are
+One ``Registry`` per kind (backbone, propagator, initializer, tracker, refiner). Built-ins are
 declared through the same entry-point groups as third-party plugins (see ``_components``);
 a plugin may never replace a built-in, and a plugin that fails to import is recorded with
 its distribution and error instead of breaking the other components.
@@ -185,6 +185,10 @@ def register_tracker(name: str, *, override: bool = False) -> Callable:
     return REGISTRIES["tracker"].register(name, override=override)
 
 
+def register_refiner(name: str, *, override: bool = False) -> Callable:
+    return REGISTRIES["refiner"].register(name, override=override)
+
+
 def create_backbone(name: str, **kwargs: Any) -> Any:
     return REGISTRIES["backbone"].create(name, **kwargs)
 
@@ -199,6 +203,10 @@ def create_initializer(name: str, **kwargs: Any) -> Any:
 
 def create_tracker(name: str, **kwargs: Any) -> Any:
     return REGISTRIES["tracker"].create(name, **kwargs)
+
+
+def create_refiner(name: str, **kwargs: Any) -> Any:
+    return REGISTRIES["refiner"].create(name, **kwargs)
 
 
 def list_components(kind: Optional[str] = None) -> List[Component]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from .errors import UserError
 from .registry import ComponentError
@@ -60,10 +60,14 @@ class RunSettings:
     topk: int = tracker_param(5, "candidates kept per pixel (ties with the k-th kept)", type=int)
     temperature: float = tracker_param(0.2, "softmax temperature over the candidates' similarities", type=float)
     short_side: int = tracker_param(960, "frames resized so that their short side is this (pixels)", type=int)
-    upsample: str = tracker_param("nearest", "how predictions are upsampled to the frame (bilinear: paper)",
-                                  choices=["nearest", "bilinear"])
+    upsample: Optional[str] = tracker_param(None, "how predictions are upsampled to the frame: nearest (the "
+                                            "default, notebook) or bilinear (paper); --refine chooses any refiner",
+                                            choices=["nearest", "bilinear"])
     mask_downsample: str = tracker_param("nearest-exact", "how masks are downsampled to the patch grid",
                                          choices=["nearest-exact", "nearest"])
+    # refinement: a registered refiner (None: the tracker's upsample) and its keyword arguments
+    refine: Optional[str] = setting(None, record=True)
+    refine_args: Dict[str, Any] = setting(factory=dict, record=True)
     # engine
     batch_size: int = setting(1)
     prefetch: int = setting(2)
@@ -73,9 +77,17 @@ class RunSettings:
     overlay: Optional[Path] = setting(None)
     report: Optional[Path] = setting(None)
     strict: bool = setting(False)  # a video that decodes fewer frames than it announces is an error
+    # exports beside the label PNGs (png always; coco, youtube-vos, objects): not recorded, since a
+    # resumed run rebuilds them from the PNGs whatever they were before
+    formats: List[str] = setting(factory=lambda: ["png"])
 
     def check(self) -> None:
         """Refuse values no run can use or that cannot give a useful result (one line naming the option)."""
+        from .io.exports import check_formats
+
+        self.formats = check_formats(self.formats)
+        if self.refine_args and self.refine is None:
+            raise UserError("--refine-arg needs --refine NAME (the refiner the arguments are for)")
         if self.prefetch < 0 or self.batch_size < 1:
             raise UserError(f"--prefetch must be >= 0 and --batch-size >= 1 (got {self.prefetch}, {self.batch_size})")
         if self.backbone_workers is not None and self.backbone_workers < 1:
@@ -151,9 +163,12 @@ def build_tracker(settings: RunSettings):
             torch.manual_seed(settings.seed)
             backbone = build_component("backbone", backbone, create_backbone, device=device, **backbone_kwargs)
         propagator = build_component("propagator", propagator, create_propagator)
+    refine = {}  # only when asked: a plugin tracker need not know refiners
+    if settings.refine is not None:
+        refine = {"refiner": settings.refine, "refiner_kwargs": dict(settings.refine_args)}
     return build_component(
         "tracker", settings.tracker, create_tracker, backbone=backbone, propagator=propagator,
-        device=device, backbone_kwargs=backbone_kwargs, **settings.tracker_kwargs(),
+        device=device, backbone_kwargs=backbone_kwargs, **settings.tracker_kwargs(), **refine,
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 from .engine import Writer, default_workers
 from .errors import InputError
+from .io.exports import Exports
 from .io.frames import FrameSource
 from .io.masks import MAX_PNG_ID, write_mask
 from .io.overlay import OverlayWriter
@@ -34,6 +35,8 @@ def run_job(
     workers: Optional[int] = None,
     save_probs: Optional[Path] = None,
     start: int = 0,
+    formats: Sequence[str] = ("png",),
+    video: Optional[str] = None,
 ) -> RunReport:
     """Track ``source`` from ``masks`` ({index: array or path}) and write ``output/<name>.png``.
 
@@ -44,6 +47,8 @@ def run_job(
     ``start > 0`` resumes: frames ``< start`` have outputs, the context is rebuilt from them
     (``dinotools.resume``). Memory stays flat: only bounded queues and the context are held.
     Every output that cannot be completely written raises ``InputError`` (frames before it are kept).
+    ``formats``: exports besides the PNGs (``dinotools.io.exports``) of the video named ``video``
+    (default: the output folder's name); on resume they are rebuilt from the PNGs of frames < start.
     """
     report = RunReport(extra={"engine": "pipelined" if prefetch > 0 else "plain"})
     report.extra["device"] = str(getattr(tracker, "device", "cpu"))
@@ -64,6 +69,9 @@ def run_job(
             save_probs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create --save-probs folder {save_probs}: {exc.strerror or exc}") from None
+    files = [p.name for p in source.files] if getattr(source, "files", None) else None
+    exports = Exports(formats, output, video or Path(output).name, source.names, files)
+    exports.start(start)
     writer = Writer(depth=max(4, prefetch * batch_size) if prefetch > 0 else 0)
     bar = progress(len(source), start) if callable(progress) else progress_bar(
         len(source), initial=start, enabled=bool(progress))
@@ -80,13 +88,16 @@ def run_job(
                 )
             raw, res.probs = getattr(res, "raw_probs", None), None  # full-size probs are never kept
             job = _FrameOut(output, _name(source, res.index), res.labels, res.ids, raw, save_probs,
-                            overlay_writer, frames.take(res.index) if overlay_writer else None)
+                            overlay_writer, frames.take(res.index) if overlay_writer else None,
+                            (exports, res.index) if exports else None)
             writer.submit(job.write, report)
             report.frame_done()
             bar.update(1)
         writer.close()
         if overlay_writer is not None:
             overlay_writer.close()  # checks the video holds every frame, then renames it into place
+        if exports:
+            _finish_exports(exports, output, report)
     except BaseException:
         _close(results)
         try:
@@ -95,6 +106,9 @@ def run_job(
             log.debug("writer error after the run failed: %s", exc)
         if overlay_writer is not None:
             overlay_writer.abort()  # an incomplete video is never left behind
+        exports.spool.close()
+        if not any(Path(output).glob("*.png")):  # nothing to resume: no spool left behind either
+            exports.spool.remove()
         raise
     finally:
         bar.close()
@@ -107,6 +121,16 @@ def _name(source, index: int) -> str:
     announced), else ``names[index]`` for any other source with names."""
     name = getattr(source, "name", None)
     return name(index) if callable(name) else source.names[index]
+
+
+def _finish_exports(exports: Exports, output: Path, report: RunReport) -> None:
+    t0 = time.perf_counter()
+    try:
+        exports.finish()
+    except OSError as exc:
+        raise InputError(f"cannot write the exports into {output}: {exc.strerror or exc}; every frame's PNG is "
+                         f"written: fix the disk and rerun with --resume to write them") from None
+    report.add("write", time.perf_counter() - t0)
 
 
 def _record_decoding(source, report: RunReport) -> None:
@@ -131,12 +155,12 @@ def _close(results) -> None:
 
 
 class _FrameOut:
-    """One frame's outputs, written in the writer thread: probabilities first, then the PNG (so a
-    PNG on disk means its ``.npz`` is there too), then the overlay frame."""
+    """One frame's outputs, written in the writer thread: probabilities and exports first, then the
+    PNG (so a PNG on disk means its ``.npz`` and export records are there too), then the overlay frame."""
 
-    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame) -> None:
+    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame, export=None) -> None:
         self.output, self.name, self.labels, self.ids, self.raw = output, name, labels, ids, raw
-        self.probs_dir, self.overlay, self.frame = probs_dir, overlay, frame
+        self.probs_dir, self.overlay, self.frame, self.export = probs_dir, overlay, frame, export
 
     def write(self, report: RunReport) -> None:
         t0 = time.perf_counter()
@@ -146,6 +170,9 @@ class _FrameOut:
                 path = self.probs_dir / f"{self.name}.npz"
                 write_probs(path, self.raw, self.ids, self.labels.shape)
                 path = self.output / f"{self.name}.png"
+            if self.export is not None:
+                exports, index = self.export
+                exports.add(index, self.labels)
             write_mask(path, self.labels)
         except OSError as exc:
             raise InputError(

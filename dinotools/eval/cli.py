@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--results", metavar="DIR", help="score DIR/<seq>/<frame>.png")
     mode.add_argument("--track", action="store_true", help="track every sequence, then score")
+    mode.add_argument("--oracle", action="store_true",
+                      help="score the --refine refiner's ceiling: each ground truth downsampled to the tracker's "
+                           "patch grid (nearest-exact, one-hot), refined back to full resolution (no tracking)")
     p.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
     p.add_argument("--set", default=None, dest="split", help="image set: ImageSets/2017/<set>.txt; a named set must "
                    "exist (default: val when its file exists, else every annotated sequence)")
@@ -58,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (kind, text) in TRACKER_OPTIONS.items():
         t.add_argument("--" + name.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
                        help=text)
+    t.add_argument("--refine", metavar="NAME",
+                   help="refiner (nearest, bilinear, guided, plugins; default: the tracker's, nearest); with "
+                        "--oracle: the refiner scored (default nearest)")
+    t.add_argument("--refine-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for the refiner (repeatable), e.g. eps=0.001")
+    t.add_argument("--every", type=int, default=5, metavar="N",
+                   help="with --oracle: every N-th annotated frame (default 5)")
     t.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1 ... "
                    "(default auto)")
     t.add_argument("--batch-size", type=int, default=1, help="frames encoded per backbone call (default 1)")
@@ -95,6 +105,10 @@ def _pairs(items: List[str], flag: str) -> Dict[str, Any]:
 def _tracker_kwargs(args) -> Dict[str, Any]:
     kwargs = {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None}
     kwargs.update(_pairs(args.tracker_arg, "--tracker-arg"))
+    if args.refine is not None:
+        kwargs.update(refiner=args.refine, refiner_kwargs=_pairs(args.refine_arg, "--refine-arg"))
+    elif args.refine_arg:
+        raise UserError("--refine-arg needs --refine NAME (the refiner the arguments are for)")
     kwargs["device"] = args.device  # the tracker moves features and propagation there
     return kwargs
 
@@ -186,6 +200,23 @@ def cmd_track(args, dataset: DavisDataset) -> int:
     return 0
 
 
+def cmd_oracle(args, dataset: DavisDataset) -> int:
+    from ..devices import resolve_device
+    from ..registry import create_refiner
+    from .oracle import davis_samples, evaluate_oracle, format_oracle
+
+    if args.every < 1:
+        raise UserError(f"--every must be >= 1, got {args.every}")
+    name = args.refine or "nearest"
+    refiner = create_refiner(name, **_pairs(args.refine_arg, "--refine-arg"))
+    short_side = args.short_side if args.short_side is not None else 960
+    result = evaluate_oracle(refiner, davis_samples(dataset, args.every), name=name, short_side=short_side,
+                             device=resolve_device(args.device))
+    print(format_oracle([result], f"oracle (ground truth at the patch grid, short side {short_side}, every "
+                                  f"{args.every}th frame): {dataset.root}"))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -195,6 +226,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")
             dataset = DavisDataset(args.davis, args.split or "val", args.resolution, args.sequences, args.max_frames,
                                    require_split=args.split is not None)
+            if args.oracle:
+                return cmd_oracle(args, dataset)
             return cmd_track(args, dataset) if args.track else cmd_results(args, dataset)
         except (UserError, ComponentError) as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Defaults reproduce DINOv3's ``segmentation_tracking.ipynb``: context = the mask frame(s) always
 + the last 7 raw predictions, circle neighbourhood of radius 12, top-k 5, temperature 0.2,
 short side 960, mask downsampled with ``nearest-exact``, predictions upsampled with ``nearest``,
-per-channel min-max, argmax.
+per-channel min-max, argmax (the ``nearest`` refiner; any refiner can replace it).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io.masks import object_ids
 from ..preprocess import preprocess as default_preprocess
-from ..registry import create_backbone, create_propagator
+from ..refiners.base import check_scores, first_argmax
+from ..registry import create_backbone, create_propagator, create_refiner
 from ..tracking import SHAPES
 from .state import ContextFrame, FrameResult, TrackState
 
@@ -26,23 +27,6 @@ log = logging.getLogger(__name__)
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
 DOWNSAMPLE_MODES = ("nearest-exact", "nearest")
-
-
-def first_argmax(x: torch.Tensor) -> torch.Tensor:
-    """``x [M,H,W]`` (no NaN) -> ``[H,W]`` long: the first channel holding the maximum, as ``torch.argmax(x, 0)``.
-
-    One running comparison per channel: on CPU, ``argmax`` over the outer dimension of a
-    full-resolution frame took 47 ms for M=2 (13-25x slower than this for M <= 6, 2.6x at M=60)
-    and was most of the per-frame propagate stage. ``max(dim).indices`` is as fast but does not
-    promise the first maximum on ties, which min-max stretching makes common (0 and 1).
-    """
-    best = x[0].clone()
-    index = torch.zeros(x.shape[1:], dtype=torch.long, device=x.device)
-    for c in range(1, x.shape[0]):
-        later = x[c] > best  # strict: on a tie the earlier channel keeps the pixel
-        torch.maximum(best, x[c], out=best)
-        index.masked_fill_(later, c)
-    return index
 
 
 def _check(cond: bool, message: str) -> None:
@@ -63,7 +47,12 @@ class LabelPropagationTracker:
         short_side: frames resized so their short side is this (rounded up to the patch size);
             ``None`` keeps the frame size (rounded up).
         mask_downsample: ``nearest-exact`` (notebook) or ``nearest``.
-        upsample: ``nearest`` (notebook) or ``bilinear`` (paper's J&F protocol).
+        upsample: ``nearest`` (notebook, the default) or ``bilinear`` (paper's J&F protocol): the
+            refiner of that name.
+        refiner: a registered refiner name (``nearest``, ``bilinear``, ``guided``, plugins) or an
+            object ``refiner(frame [H,W,3] uint8, raw [h,w,M]) -> scores [M,H,W]`` whose per-pixel
+            first argmax gives the labels (``dinotools.interfaces.Refiner``); give it or ``upsample``.
+        refiner_kwargs: passed to ``create_refiner`` when ``refiner`` is a name.
         device: where features and propagation live (``auto``: CUDA when available, else CPU).
         backbone_kwargs: passed to ``create_backbone`` when ``backbone`` is a name.
     """
@@ -80,9 +69,11 @@ class LabelPropagationTracker:
         temperature: float = 0.2,
         short_side: Optional[int] = 960,
         mask_downsample: str = "nearest-exact",
-        upsample: str = "nearest",
+        upsample: Optional[str] = None,
         device="auto",
         backbone_kwargs: Optional[dict] = None,
+        refiner=None,
+        refiner_kwargs: Optional[dict] = None,
     ) -> None:
         _check(isinstance(max_context, int) and max_context >= 0, f"max_context must be an int >= 0, got {max_context!r}")
         _check(size >= 0, f"size (neighbourhood radius) must be >= 0, got {size!r}")
@@ -91,7 +82,8 @@ class LabelPropagationTracker:
         _check(temperature > 0, f"temperature must be > 0, got {temperature!r}")
         _check(short_side is None or short_side >= 1, f"short_side must be >= 1 or None, got {short_side!r}")
         _check(mask_downsample in DOWNSAMPLE_MODES, f"mask_downsample must be one of {DOWNSAMPLE_MODES}")
-        _check(upsample in UPSAMPLE_MODES, f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        _check(upsample is None or upsample in UPSAMPLE_MODES,
+               f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
         self.device = resolve_device(device)  # auto: CUDA when available, else CPU
         if isinstance(backbone, str):
             backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))
@@ -101,7 +93,13 @@ class LabelPropagationTracker:
         self.size, self.shape, self.topk, self.temperature = float(size), shape, topk, temperature
         self.short_side = short_side
         self.mask_downsample = mask_downsample
+        self.refiner = _make_refiner(refiner, upsample, refiner_kwargs)
         self.upsample = upsample
+
+    @property
+    def takes_frames(self) -> bool:
+        """Whether ``step`` needs the frame's pixels (``frame=``): the refiner reads them."""
+        return getattr(self.refiner, "needs_frame", True)
 
     # features -----------------------------------------------------------------------------
     def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
@@ -134,8 +132,10 @@ class LabelPropagationTracker:
         mask: Optional[np.ndarray] = None,
         *,
         return_probs: bool = False,
+        frame: Optional[np.ndarray] = None,
     ) -> FrameResult:
-        """Track one frame. ``features [h,w,D]`` (from ``encode``), ``frame_size`` (H, W).
+        """Track one frame. ``features [h,w,D]`` (from ``encode``), ``frame_size`` (H, W), ``frame
+        [H,W,3]`` uint8 RGB (needed when ``takes_frames``: the refiner reads the pixels).
 
         ``mask [H,W]`` (ids, 0 = no information) makes this frame a permanent anchor: its
         non-zero pixels override the propagation, an id seen for the first time gets a new
@@ -159,12 +159,13 @@ class LabelPropagationTracker:
             features, ctx_feats, ctx_probs,
             size=self.size, shape=self.shape, topk=self.topk, temperature=self.temperature,
         )  # [h,w,M]
-        probs, labels = self.decode(raw, state.frame_size, state.ids)
+        probs, labels = self.decode(raw, state.frame_size, state.ids, frame,
+                                    return_probs=return_probs and not has_mask)
         if has_mask:
             raw, labels = self.apply_mask(state, raw, labels, mask)
             state.anchors.append(ContextFrame(features, raw))
             if return_probs:
-                probs, _ = self.decode(raw, state.frame_size, state.ids)
+                probs, _ = self.decode(raw, state.frame_size, state.ids, frame)
         else:
             state.last = ContextFrame(features, raw)
             state.push_recent(state.last)
@@ -195,16 +196,29 @@ class LabelPropagationTracker:
         ch = torch.from_numpy(lut[mask]).float()[None, None]  # [1,1,H,W]
         return F.interpolate(ch, size=state.grid, mode=self.mask_downsample)[0, 0].long().to(self.device)
 
-    def decode(self, raw: torch.Tensor, frame_size, ids) -> tuple:
-        """``raw [h,w,M]`` -> (stretched ``probs [M,H,W]``, ``labels [H,W]`` object ids)."""
-        x = raw.permute(2, 0, 1)[None]  # [1,M,h,w]
-        up = F.interpolate(x, size=frame_size, mode=self.upsample)
-        lo = up.amin(dim=(2, 3), keepdim=True)
-        hi = up.amax(dim=(2, 3), keepdim=True)
-        up = ((up - lo) / (hi - lo)).nan_to_num(nan=0.0)[0]  # [M,H,W]; constant channels -> 0
-        channel = first_argmax(up).cpu().numpy()
+    def decode(self, raw: torch.Tensor, frame_size, ids, frame: Optional[np.ndarray] = None, *,
+               return_probs: bool = True) -> tuple:
+        """``raw [h,w,M]`` -> (refined ``probs [M,H,W]`` or None, ``labels [H,W]`` object ids).
+
+        ``labels`` is the first argmax of the refiner's scores. Without ``return_probs`` a refiner
+        with a ``channels`` method (``nearest``) gives them without full-resolution scores.
+        """
+        size = tuple(int(s) for s in frame_size)
+        if frame is None:
+            if self.takes_frames:
+                raise ConfigError(f"refiner {_name(self.refiner)} reads the frame's pixels: pass frame= to "
+                                  f"step()/amend() (dinotools.loop.track_video does)")
+            frame = size
+        elif tuple(frame.shape[:2]) != size:
+            raise InputError(f"frame is {frame.shape[1]}x{frame.shape[0]} but the outputs are {size[1]}x{size[0]}")
+        fast = getattr(self.refiner, "channels", None)
+        if return_probs or fast is None:
+            probs = check_scores(self.refiner(frame, raw), raw, size, _name(self.refiner))
+            channel = first_argmax(probs).cpu().numpy()
+        else:
+            probs, channel = None, fast(frame, raw).cpu().numpy()
         lut = np.array([0, *ids], dtype=_label_dtype(ids))
-        return up, lut[channel]
+        return probs, lut[channel]
 
     def apply_mask(self, state: TrackState, raw: torch.Tensor, labels: np.ndarray, mask: np.ndarray):
         """Override ``raw [h,w,M]`` and ``labels [H,W]`` with a mask given on this frame."""
@@ -223,8 +237,9 @@ class LabelPropagationTracker:
         labels[mask != 0] = mask[mask != 0]
         return raw, labels
 
-    def amend(self, state: TrackState, result: FrameResult, mask: np.ndarray, *, return_probs: bool = False):
-        """Apply ``mask`` to the frame just stepped (discovery): it becomes an anchor."""
+    def amend(self, state: TrackState, result: FrameResult, mask: np.ndarray, *, return_probs: bool = False,
+              frame: Optional[np.ndarray] = None):
+        """Apply ``mask`` to the frame just stepped (discovery): it becomes an anchor (``frame`` as in ``step``)."""
         frame = state.last  # the prediction the last step pushed to the recent queue
         if frame is None:
             raise RuntimeError("amend() must follow a step() without mask")
@@ -233,7 +248,7 @@ class LabelPropagationTracker:
         state.last = None
         raw, labels = self.apply_mask(state, frame.probs, result.labels, mask)
         state.anchors.append(ContextFrame(frame.features, raw))
-        probs = self.decode(raw, state.frame_size, state.ids)[0] if return_probs else None
+        probs = self.decode(raw, state.frame_size, state.ids, frame)[0] if return_probs else None
         return FrameResult(result.index, labels, tuple(state.ids), probs, raw if return_probs else None)
 
     # whole videos -----------------------------------------------------------------------------
@@ -265,6 +280,26 @@ class LabelPropagationTracker:
             self, frames, all_masks, return_probs=return_probs, batch_size=batch_size,
             initializer=initializer, discover_every=discover_every,
         )
+
+
+def _make_refiner(refiner, upsample: Optional[str], kwargs: Optional[dict]):
+    """The tracker's refiner from ``refiner=`` (name or object) or the older ``upsample=`` (a name)."""
+    if refiner is None:
+        refiner = upsample or "nearest"
+    elif upsample is not None and refiner != upsample:
+        raise ConfigError(f"give either upsample={upsample!r} or refiner={_name(refiner)}, not both")
+    if isinstance(refiner, str):
+        return create_refiner(refiner, **(kwargs or {}))
+    if kwargs:
+        raise ConfigError("refiner_kwargs apply to a refiner given by name; this refiner is already built")
+    if not callable(refiner):
+        raise ConfigError(f"refiner must be a registered name or a callable refiner(frame, raw), "
+                          f"got {type(refiner).__name__}")
+    return refiner
+
+
+def _name(refiner) -> str:
+    return repr(refiner) if isinstance(refiner, str) else repr(getattr(refiner, "name", type(refiner).__name__))
 
 
 def _label_dtype(ids) -> type:

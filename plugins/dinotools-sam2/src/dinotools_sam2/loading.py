@@ -31,14 +31,14 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def _check_installed(names: List[str]) -> None:
+def _check_installed(names: List[str], what: str = "the sam2 initializer") -> None:
     """Raise one ``Sam2Unavailable`` naming every missing module and how to install each."""
     missing = [n for n in names if not _has_module(n)]
     if missing:
-        what = ", ".join(n if REQUIRED.get(n, n) == n else f"{n} ({REQUIRED[n]})" for n in missing)
+        packages = ", ".join(n if REQUIRED.get(n, n) == n else f"{n} ({REQUIRED[n]})" for n in missing)
         hints = ([INSTALL_HINT] if set(missing) & set(REQUIRED) else []) + (
             [HF_HINT] if "huggingface_hub" in missing else [])
-        raise Sam2Unavailable(f"the sam2 initializer needs {what}: not installed; {'; '.join(hints)}")
+        raise Sam2Unavailable(f"{what} needs {packages}: not installed; {'; '.join(hints)}")
 
 
 def import_sam2() -> Any:
@@ -82,23 +82,23 @@ def config_for_checkpoint(build: Any, checkpoint: str) -> Optional[str]:
     return next((cfg for cfg, ckpt in table.values() if ckpt == base), None)
 
 
-def build_generator(
+def build_model(
     *, model: Optional[str], checkpoint: Optional[str], config: Optional[str], device: Optional[str],
-    settings: Dict[str, Any],
+    what: str = "the sam2 initializer",
 ) -> Any:
-    """A ``SAM2AutomaticMaskGenerator`` built from ``model`` (HF id or checkpoint path) or ``checkpoint``.
+    """SAM 2's model (``SAM2Base``) from ``model`` (HF id or checkpoint path) or ``checkpoint``.
 
-    ``settings`` are the generator's keyword arguments. Checked before anything heavy is imported:
-    the weights are given, a checkpoint path exists, then that sam2 (and huggingface_hub for an HF
-    id) are installed.
+    Checked before anything heavy is imported: the weights are given, a checkpoint path exists,
+    then that sam2 (and huggingface_hub for an HF id) are installed. ``what`` names the
+    component in the messages.
     """
     if model is not None and checkpoint is not None:
-        raise UserError("give the sam2 initializer either model=... or checkpoint=..., not both")
+        raise UserError(f"give {what} either model=... or checkpoint=..., not both")
     if model is not None and not is_hf_id(model):
         checkpoint, model = model, None  # a path given as model=
     if model is None and checkpoint is None:
         raise WeightsError(
-            "the sam2 initializer needs SAM 2 weights: model='facebook/sam2.1-hiera-large' (a Hugging Face id, "
+            f"{what} needs SAM 2 weights: model='facebook/sam2.1-hiera-large' (a Hugging Face id, "
             "downloaded with huggingface_hub) or checkpoint='sam2.1_hiera_large.pt' with "
             "config='configs/sam2.1/sam2.1_hiera_l.yaml'"
         )
@@ -107,8 +107,8 @@ def build_generator(
             f"SAM 2 checkpoint {checkpoint!r} not found; download one from "
             f"https://github.com/facebookresearch/sam2#download-checkpoints or pass a Hugging Face id as model="
         )
-    _check_installed(list(REQUIRED) + (["huggingface_hub"] if model is not None else []))
-    amg_cls, build = import_sam2()
+    _check_installed(list(REQUIRED) + (["huggingface_hub"] if model is not None else []), what)
+    _, build = import_sam2()
     if device is None:
         import torch
 
@@ -120,21 +120,43 @@ def build_generator(
             raise WeightsError(f"unknown SAM 2 Hugging Face id {model!r}; known ids: {', '.join(known)}")
         # Not SAM2AutomaticMaskGenerator.from_pretrained: it passes the same kwargs to the model
         # builder and to the generator, so device= or generator settings break one of the two.
-        sam = build.build_sam2_hf(model, device=device)
-    else:
-        config = config or config_for_checkpoint(build, checkpoint)
-        if config is None:
-            raise UserError(
-                f"cannot tell the SAM 2 config for checkpoint {os.path.basename(checkpoint)!r}; pass config= "
-                f"with a config name of the sam2 package, e.g. 'configs/sam2.1/sam2.1_hiera_l.yaml'"
-            )
-        try:
-            sam = build.build_sam2(config, checkpoint, device=device)
-        except (RuntimeError, KeyError, pickle.UnpicklingError) as exc:
-            if not _is_weights_error(exc):
-                raise
-            raise WeightsError(
-                f"SAM 2 checkpoint {checkpoint!r} does not fit config {config!r}: "
-                f"{type(exc).__name__}: {exc or 'missing/unexpected keys'}"
-            ) from exc
+        return build.build_sam2_hf(model, device=device)
+    config = config or config_for_checkpoint(build, checkpoint)
+    if config is None:
+        raise UserError(
+            f"cannot tell the SAM 2 config for checkpoint {os.path.basename(checkpoint)!r}; pass config= "
+            f"with a config name of the sam2 package, e.g. 'configs/sam2.1/sam2.1_hiera_l.yaml'"
+        )
+    try:
+        return build.build_sam2(config, checkpoint, device=device)
+    except (RuntimeError, KeyError, pickle.UnpicklingError) as exc:
+        if not _is_weights_error(exc):
+            raise
+        raise WeightsError(
+            f"SAM 2 checkpoint {checkpoint!r} does not fit config {config!r}: "
+            f"{type(exc).__name__}: {exc or 'missing/unexpected keys'}"
+        ) from exc
+
+
+def build_generator(
+    *, model: Optional[str], checkpoint: Optional[str], config: Optional[str], device: Optional[str],
+    settings: Dict[str, Any],
+) -> Any:
+    """A ``SAM2AutomaticMaskGenerator`` (``settings``: its keyword arguments) on ``build_model``'s model."""
+    sam = build_model(model=model, checkpoint=checkpoint, config=config, device=device)
+    amg_cls, _ = import_sam2()
     return amg_cls(sam, output_mode="binary_mask", **settings)
+
+
+def build_predictor(
+    *, model: Optional[str], checkpoint: Optional[str], config: Optional[str], device: Optional[str],
+) -> Any:
+    """A ``SAM2ImagePredictor`` on ``build_model``'s model (for the ``sam2`` refiner)."""
+    sam = build_model(model=model, checkpoint=checkpoint, config=config, device=device, what="the sam2 refiner")
+    try:
+        predictor = importlib.import_module("sam2.sam2_image_predictor")
+    except Exception as exc:  # noqa: BLE001 - installed but broken, as in import_sam2
+        raise Sam2Unavailable(
+            f"importing SAM 2's image predictor failed ({type(exc).__name__}: {exc}); reinstall it: {INSTALL_HINT}"
+        ) from exc
+    return predictor.SAM2ImagePredictor(sam)
