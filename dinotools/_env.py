@@ -16,6 +16,7 @@ def env_str(name: str, default: str = "") -> str:
 DISABLE_EXT = "DINOTOOLS_DISABLE_EXT"  # ignore a built dinotools._C (forces the PyTorch path)
 WEIGHTS_DIR = "DINOTOOLS_WEIGHTS"  # folder searched for backbone weight files
 DINOV3_LOCATION = "DINOV3_LOCATION"  # local clone of the DINOv3 repository (torch.hub, as the notebook)
+REQUIRE_SAM2 = "DINOTOOLS_REQUIRE_SAM2"  # tests: the real-SAM 2 tests fail, not skip, without sam2 (CI sets it)
 # Hugging Face's own variables, read where its cache is searched for weights.
 HF_HUB_CACHE = "HF_HUB_CACHE"
 HF_HOME = "HF_HOME"
