@@ -10,7 +10,7 @@
 CU_ROOT="${TMPDIR:-/tmp}/dinotools-ci-cu"
 CU_VENV="$CU_ROOT/venv"
 CU_SRC="$CU_ROOT/src"
-SAM2_PACKAGES=(sam2==1.1.0 hydra-core iopath)  # PyPI sam2 1.1.0: Meta's SAM 2 code, repackaged
+SAM2_PACKAGES=(sam2==1.1.0 hydra-core==1.3.8 iopath==0.1.10)  # PyPI sam2 1.1.0: Meta's SAM 2 code, repackaged
 
 cuda_venv() {
   rm -rf "$CU_ROOT"
