@@ -26,6 +26,15 @@ dt_find_cuda_home() {  # prints the toolkit folder
   return 1
 }
 
+dt_cuobjdump() {  # prints a cuobjdump: the toolkit's, one on PATH, or the one Triton's wheel carries
+  local tool
+  for tool in "${CUDA_HOME:-/nonexistent}/bin/cuobjdump" "$(command -v cuobjdump || true)" \
+    "$(python -c 'import os, triton; print(os.path.dirname(triton.__file__))' 2>/dev/null)/backends/nvidia/bin/cuobjdump"; do
+    if [[ -x "$tool" && -f "$tool" ]]; then echo "$tool"; return 0; fi
+  done
+  return 1
+}
+
 dt_cuda_build_env() {
   local home torch_cuda nvcc_cuda purelib inc
   torch_cuda="$(python -c 'import torch; print(torch.version.cuda or "")')"

@@ -56,13 +56,20 @@ cuda_sam2() {
 }
 
 cuda_info() {
-  local info
+  local info elf arch tool
   info="$(cd "$CU_SRC" && python -m dinotools.run --info)"
   echo "$info"
   if ! grep -q "(CPU + CUDA)" <<<"$info"; then
     echo "cuda_info: dinotools._C was not built with its CUDA kernels (see --info above)" >&2
     return 1
   fi
+  # Machine code for both targets (A100 and H100/H200), not only PTX for one of them.
+  tool="$(dt_cuobjdump)" || { echo "cuda_info: no cuobjdump (toolkit, PATH or Triton) to list the machine code" >&2; return 1; }
+  elf="$("$tool" --list-elf "$CU_SRC"/dinotools/_C*.so)"
+  for arch in sm_80 sm_90; do
+    if ! grep -q "$arch" <<<"$elf"; then echo "cuda_info: dinotools._C holds no $arch code: $elf" >&2; return 1; fi
+  done
+  echo "machine code: $(grep -o 'sm_[0-9]*' <<<"$elf" | sort -u | tr '\n' ' ')"
 }
 
 cuda_tests() {

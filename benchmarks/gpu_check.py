@@ -91,7 +91,14 @@ def section_env(dev, prof, args):
     so = next((ROOT / "dinotools").glob("_C*.so"), None)
     from torch.utils.cpp_extension import CUDA_HOME
 
-    tool = shutil.which("cuobjdump") or os.path.join(CUDA_HOME or "", "bin", "cuobjdump")
+    tools = [os.path.join(CUDA_HOME or "", "bin", "cuobjdump"), shutil.which("cuobjdump") or ""]
+    try:  # Triton's wheel carries one where the toolkit has none
+        import triton
+
+        tools.append(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump"))
+    except ImportError:
+        pass
+    tool = next((t for t in tools if os.path.isfile(t)), "cuobjdump")
     try:  # which machine code the extension carries (sm_80 and sm_90 are asked for)
         elf = subprocess.run([tool, "--list-elf", str(so)], capture_output=True, text=True, timeout=60).stdout
         info["ext_sm"] = sorted(set(re.findall(r"sm_\d+a?", elf)))
@@ -158,7 +165,7 @@ def section_ceilings(dev, prof, args):
     return {"copy": gm.copy_bandwidth(dev, prof["copy_bytes"]),
             "matmul_bf16": gm.matmul_rate(dev, prof["matmul_n"], torch.bfloat16),
             "matmul_fp32": gm.matmul_rate(dev, prof["matmul_n"], torch.float32),
-            "tf32_allowed": torch.backends.cuda.matmul.allow_tf32}
+            "tf32_matmul_allowed": bool(getattr(torch.backends.cuda.matmul, "allow_tf32", False))}
 
 
 def section_operator(dev, prof, args, ceilings):
@@ -270,6 +277,12 @@ def section_sam2(dev, prof, args, workdir):
     return result
 
 
+def ceilings_or_none(report):
+    """The measured ceilings, or None when that section did not run or failed (no roofline then)."""
+    ceilings = report.get("ceilings")
+    return None if not ceilings or "error" in ceilings else ceilings
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda")
@@ -291,7 +304,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="dinotools-gpu-check-") as tmp:
         steps = {"env": lambda: section_env(dev, prof, args), "parity": lambda: section_parity(dev, prof, args),
                  "ceilings": lambda: section_ceilings(dev, prof, args),
-                 "operator": lambda: section_operator(dev, prof, args, report.get("ceilings")),
+                 "operator": lambda: section_operator(dev, prof, args, ceilings_or_none(report)),
                  "end_to_end": lambda: section_end_to_end(dev, prof, args, Path(tmp)),
                  "sam2": lambda: section_sam2(dev, prof, args, Path(tmp))}
         for name in args.sections.split(","):
