@@ -28,8 +28,9 @@ dt_cuda_build_env
 rm -rf build dinotools/_C*.so  # never reuse objects built against another torch
 MAX_JOBS="${MAX_JOBS:-$(nproc)}" python -m pip install -q --no-index --no-deps --no-build-isolation -e .
 build_s=$((SECONDS - t0))
-python -m dinotools.run --info
-python -m dinotools.run --info | grep -q "(CPU + CUDA)" || { echo "gpu_check.sh: CUDA kernels not built" >&2; exit 1; }
+info="$(python -m dinotools.run --info)"
+echo "$info"
+grep -q "(CPU + CUDA)" <<<"$info" || { echo "gpu_check.sh: the CUDA kernels were not built (see --info above)" >&2; exit 1; }
 echo "gpu_check.sh: built in ${build_s} s" >&2
 set +e
 PYTHONUNBUFFERED=1 python benchmarks/gpu_check.py --build-seconds "$build_s" --out "$out" "${fixtures[@]}" "$@"
