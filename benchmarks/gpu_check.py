@@ -117,7 +117,7 @@ def _compare(out, expected, cpu_op):
 def section_parity(dev, prof, args):
     from dinotools.propagators import DensePropagator
 
-    rows, cpu = {}, torch.device("cpu")
+    rows = {}
     fixture = Path(args.fixtures) / "notebook_propagate_cases.pt"
     if fixture.is_file():
         for i, c in enumerate(torch.load(fixture, weights_only=False)):
@@ -139,14 +139,20 @@ def section_parity(dev, prof, args):
     worst = {k: max(r[k] for r in rows.values()) for k in ("max_abs_vs_expected", "max_abs_vs_cpu_operator")}
     result = {"fixtures": fixtures, "tolerance": FP32_TOL, "cases": rows, "worst": worst,
               "pass": max(worst.values()) <= FP32_TOL}
-    # The notebook's shape: the device's fp32 vs the CPU operator, then bf16/fp16 against that fp32.
+    # The notebook's shape, device fp32 vs the CPU operator. Quantised features make every score exact
+    # (sums of quarters), so any difference is a kernel bug: this one has the pass criterion. With
+    # normalised D=1024 features the two sum in different orders, and a near-tie at the k-th score can
+    # flip (rarely): reported, not judged.
     h, w, t, d = prof["op"]
+    probs = torch.softmax(3 * torch.randn(t, h, w, 5, generator=torch.Generator().manual_seed(5)), -1)
+    exact = (gm.quantised(h, w, d, seed=5), gm.quantised(t, h, w, d, seed=6), probs)
     cur, ctx, probs = gm.video_like(h, w, t, d, 5, seed=7)
-    ref = fused(cur, ctx, probs, **SETTINGS)
+    for name, x in (("notebook_shape_exact_scores", exact), ("notebook_shape_normalised", (cur, ctx, probs))):
+        ref, out = fused(*x, **SETTINGS), fused(*(on(dev, v) for v in x), **SETTINGS).cpu()
+        result[name] = {"shape": [h, w, t, d, 5], "max_abs_vs_cpu_operator": (out - ref).abs().max().item(),
+                        "labels_differ": int((out.argmax(-1) != ref.argmax(-1)).sum())}
+    result["pass"] &= result["notebook_shape_exact_scores"]["max_abs_vs_cpu_operator"] <= FP32_TOL
     out32 = fused(on(dev, cur), on(dev, ctx), on(dev, probs), **SETTINGS).cpu()
-    result["notebook_shape_fp32"] = {"shape": [h, w, t, d, 5], "max_abs_vs_cpu_operator": (out32 - ref).abs().max().item(),
-                                     "labels_differ": int((out32.argmax(-1) != ref.argmax(-1)).sum())}
-    result["pass"] &= result["notebook_shape_fp32"]["max_abs_vs_cpu_operator"] <= FP32_TOL
     from dinotools.ops.fused import FEATURE_DTYPES
 
     for dtype in (torch.bfloat16, torch.float16):
