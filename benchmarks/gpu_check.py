@@ -201,10 +201,10 @@ def section_operator(dev, prof, args, ceilings):
                 work = gm.window_work(h, w, t, d, m, feature_bytes=torch.finfo(dt).bits // 8, **{
                     k: SETTINGS[k] for k in ("size", "shape", "topk")})
                 rate = ceilings["matmul_fp32" if dt == torch.float32 else "matmul_bf16"]["macs_per_s"]
-                floor = max(work["bytes"] / ceilings["copy"]["bytes_per_s"], work["macs"] / rate)
-                rows[name]["roofline"] = {**work, "floor_ms": floor * 1e3, "bound": "memory" if work["bytes"] /
-                                          ceilings["copy"]["bytes_per_s"] >= work["macs"] / rate else "compute",
-                                          "fraction": floor * 1e3 / rows[name]["median_ms"]}
+                t_mem, t_mac = work["bytes"] / ceilings["copy"]["bytes_per_s"], work["macs"] / rate
+                rows[name]["roofline"] = {**work, "floor_ms": max(t_mem, t_mac) * 1e3,
+                                          "bound": "memory" if t_mem >= t_mac else "compute",
+                                          "fraction": max(t_mem, t_mac) * 1e3 / rows[name]["median_ms"]}
         speed = {f"{name}_vs_{base}": rows[base]["median_ms"] / rows[name]["median_ms"]
                  for name in rows if name.startswith("fused") for base in ("dense_reference_fp32", "torch_window_fp32")}
         result[f"M={m}"] = {"shape": [h, w, t, d, m], "ms": rows, "speedup": speed}
