@@ -149,7 +149,7 @@ FAKE_SAM2 = {
         }
         calls = []
         def build_sam2(config_file, ckpt_path=None, device="cuda", **kwargs):
-            if open(ckpt_path, "rb").read() == b"wrong":
+            if ckpt_path is not None and open(ckpt_path, "rb").read() == b"wrong":
                 raise RuntimeError("Error(s) in loading state_dict for SAM2Base: Missing key(s)")
             calls.append(("build_sam2", config_file, ckpt_path, device))
             return "model"
@@ -215,6 +215,17 @@ def test_hf_id_build_and_unknown_ids(fake_sam2):
     assert calls == [("build_sam2_hf", "facebook/sam2.1-hiera-tiny", {"device": "cpu"})]
     with pytest.raises(WeightsError, match="known ids: facebook/sam2.1-hiera-tiny"):
         Sam2AutomaticInitializer(model="facebook/sam2.1-hiera-huge", device="cpu")
+
+
+def test_random_weights_build_the_config_without_a_checkpoint(fake_sam2):
+    config = "configs/sam2.1/sam2.1_hiera_t.yaml"
+    init = Sam2AutomaticInitializer(config=config, random_weights="true", device="cpu", points_per_side=4)
+    assert importlib.import_module("sam2.build_sam").calls == [("build_sam2", config, None, "cpu")]
+    assert init.generator.args["points_per_side"] == 4 and init.generator.args["output_mode"] == "binary_mask"
+    with pytest.raises(UserError, match="config="):
+        Sam2AutomaticInitializer(random_weights=True, device="cpu")
+    with pytest.raises(UserError, match="no model= or checkpoint="):
+        Sam2AutomaticInitializer(random_weights=True, config=config, model="facebook/sam2.1-hiera-tiny")
 
 
 def test_checkpoint_problems_are_weights_errors(fake_sam2):

@@ -36,6 +36,7 @@ class Sam2AutomaticInitializer:
         (``configs/sam2.1/sam2.1_hiera_l.yaml``); the config is inferred for official file names.
       generator: any object with ``generate(image [H,W,3] uint8) -> list[dict]`` (SAM 2's record
         format, ``segmentation`` as an ``[H,W]`` bool array); no SAM 2 needed.
+      random_weights=True with config: the real SAM 2 model, randomly initialised (tests, timing).
     device: where SAM 2 runs; default cuda when available, else cpu.
     frames: frame indices to answer for (None: every call).
     min_area, max_objects, max_hole_area, rank_by: the id-map rules (``records_to_id_map``);
@@ -52,6 +53,7 @@ class Sam2AutomaticInitializer:
         config: Optional[str] = None,
         device: Optional[str] = None,
         generator: Any = None,
+        random_weights: bool = False,
         frames: Optional[Sequence[int]] = None,
         min_area: int = 200,
         max_objects: int = 255,
@@ -90,14 +92,16 @@ class Sam2AutomaticInitializer:
             multimask_output=_flag(multimask_output, "multimask_output"),
         )
         if generator is not None:
-            if model is not None or checkpoint is not None:
-                raise ValueError("pass either generator= or SAM 2 weights (model= / checkpoint=), not both")
+            if model is not None or checkpoint is not None or _flag(random_weights, "random_weights"):
+                raise ValueError("pass either generator= or SAM 2 weights (model= / checkpoint= / random_weights=), "
+                                 "not both")
             if not callable(getattr(generator, "generate", None)):
                 raise TypeError(f"generator must have a generate(image) method, got {type(generator).__name__}")
         else:
             # Built now, not on the first frame, so missing packages or weights fail before the video starts.
             generator = build_generator(
-                model=model, checkpoint=checkpoint, config=config, device=device, settings=self.settings
+                model=model, checkpoint=checkpoint, config=config, device=device, settings=self.settings,
+                random_weights=_flag(random_weights, "random_weights"),
             )
         self.generator = generator
         self.frames = None if frames is None else frozenset(int(f) for f in frames)

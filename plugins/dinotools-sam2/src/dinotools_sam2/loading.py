@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import pickle
 from typing import Any, Dict, List, Optional
@@ -15,6 +16,7 @@ INSTALL_HINT = (
     f"torchvision and hydra-core), or `pip install '{SAM2_GIT}'`. The PyPI package `sam2` is a third-party "
     f"repackage, not Meta's release"
 )
+log = logging.getLogger(__name__)
 HF_HINT = "install huggingface_hub with `pip install 'dinotools-sam2[hf]'` (or `pip install huggingface_hub`)"
 # import name -> distribution to install; what `import sam2.automatic_mask_generator` needs
 REQUIRED = {"sam2": "SAM-2 (Meta)", "torchvision": "torchvision", "hydra": "hydra-core"}
@@ -82,18 +84,38 @@ def config_for_checkpoint(build: Any, checkpoint: str) -> Optional[str]:
     return next((cfg for cfg, ckpt in table.values() if ckpt == base), None)
 
 
+def _default_device(device: Optional[str]) -> str:
+    if device is not None:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def build_model(
     *, model: Optional[str], checkpoint: Optional[str], config: Optional[str], device: Optional[str],
-    what: str = "the sam2 initializer",
+    what: str = "the sam2 initializer", random_weights: bool = False,
 ) -> Any:
     """SAM 2's model (``SAM2Base``) from ``model`` (HF id or checkpoint path) or ``checkpoint``.
 
     Checked before anything heavy is imported: the weights are given, a checkpoint path exists,
     then that sam2 (and huggingface_hub for an HF id) are installed. ``what`` names the
-    component in the messages.
+    component in the messages. ``random_weights`` builds ``config`` with SAM 2's random
+    initialisation (``build_sam2(config, None)``): the real model and code path for tests and
+    timing, meaningless masks.
     """
     if model is not None and checkpoint is not None:
         raise UserError(f"give {what} either model=... or checkpoint=..., not both")
+    if random_weights:
+        if model is not None or checkpoint is not None or config is None:
+            raise UserError(
+                f"random_weights=true builds SAM 2 for {what} from config=... alone (e.g. config=configs/sam2.1/"
+                "sam2.1_hiera_t.yaml); give no model= or checkpoint="
+            )
+        _, build = import_sam2()
+        log.warning("%s: SAM 2 with random weights (%s): for tests and timing only, the masks mean nothing",
+                    what, config)
+        return build.build_sam2(config, None, device=_default_device(device))
     if model is not None and not is_hf_id(model):
         checkpoint, model = model, None  # a path given as model=
     if model is None and checkpoint is None:
@@ -109,10 +131,7 @@ def build_model(
         )
     _check_installed(list(REQUIRED) + (["huggingface_hub"] if model is not None else []), what)
     _, build = import_sam2()
-    if device is None:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = _default_device(device)
 
     if model is not None:
         known = sorted(getattr(build, "HF_MODEL_ID_TO_FILENAMES", {}))
@@ -140,10 +159,11 @@ def build_model(
 
 def build_generator(
     *, model: Optional[str], checkpoint: Optional[str], config: Optional[str], device: Optional[str],
-    settings: Dict[str, Any],
+    settings: Dict[str, Any], random_weights: bool = False,
 ) -> Any:
     """A ``SAM2AutomaticMaskGenerator`` (``settings``: its keyword arguments) on ``build_model``'s model."""
-    sam = build_model(model=model, checkpoint=checkpoint, config=config, device=device)
+    sam = build_model(model=model, checkpoint=checkpoint, config=config, device=device,
+                      random_weights=random_weights)
     amg_cls, _ = import_sam2()
     return amg_cls(sam, output_mode="binary_mask", **settings)
 
