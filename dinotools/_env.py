@@ -17,7 +17,6 @@ DISABLE_EXT = "DINOTOOLS_DISABLE_EXT"  # ignore a built dinotools._C (forces the
 WEIGHTS_DIR = "DINOTOOLS_WEIGHTS"  # folder searched for backbone weight files
 REQUIRE_SAM2 = "DINOTOOLS_REQUIRE_SAM2"  # tests: with CI=true, fail (not skip) when SAM 2 is not installed
 DINOV3_LOCATION = "DINOV3_LOCATION"  # local clone of the DINOv3 repository (torch.hub, as the notebook)
-REQUIRE_SAM2 = "DINOTOOLS_REQUIRE_SAM2"  # tests: the real-SAM 2 tests fail, not skip, without sam2 (CI sets it)
 # Hugging Face's own variables, read where its cache is searched for weights.
 HF_HUB_CACHE = "HF_HUB_CACHE"
 HF_HOME = "HF_HOME"
