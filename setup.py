@@ -60,7 +60,8 @@ setup(
     packages=find_packages(include=["dinotools", "dinotools.*"]),
     install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7", "tqdm>=4.60"],
     extras_require={
-        "dev": ["pytest>=7", "asv>=0.6", "ninja", "safetensors>=0.4",  # safetensors: HF-format loading tests
+        "dev": ["pytest>=7", "pytest-timeout>=2.1",  # a hung test fails with its stack, never wedges CI
+                "asv>=0.6", "ninja", "safetensors>=0.4",  # safetensors: HF-format loading tests
                 "pycocotools>=2.0.6",  # the coco export's tests
                 "ray>=2.9"],  # the batch runner's Ray engine tests (under CI=true they must run)
         "coco": ["pycocotools>=2.0.6"],  # --format coco, dinotools.io.coco

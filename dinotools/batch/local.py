@@ -60,7 +60,8 @@ class ProcessEngine:
     def run(self, tasks: Sequence[Task], events: Events) -> None:
         ctx = multiprocessing.get_context("spawn")
         messages, stop = ctx.Queue(), ctx.Event()
-        slots = [_ProcessSlot(ctx, (self.settings, self.factory, self.threads, messages, stop)) for _ in range(self.workers)]
+        initargs = (self.settings, self.factory, self.threads, messages, stop, os.getpid())
+        slots = [_ProcessSlot(ctx, initargs) for _ in range(self.workers)]
 
         def poll() -> None:
             while True:
@@ -119,14 +120,17 @@ _MESSAGES = None
 _BUSY = threading.Event()
 
 
-def _child_init(settings, factory, threads: int, messages, stop) -> None:
+def _child_init(settings, factory, threads: int, messages, stop, parent: int) -> None:
     global _RUNNER, _MESSAGES
+    # The watchdog first, with the batch's pid from the batch itself: a batch killed while this worker
+    # still imports torch or builds its tracker (seconds) must end it too. os.getppid() read here
+    # would already be the reaper's pid then, and the orphan would wait on its queue forever.
+    threading.Thread(target=_watch, args=(parent, stop), name="dinotools-watchdog", daemon=True).start()
     import torch
 
     torch.set_num_threads(threads)
     _RUNNER, _MESSAGES = VideoRunner(settings, factory=factory), messages
     signal.signal(signal.SIGINT, _on_sigint)
-    threading.Thread(target=_watch, args=(os.getppid(), stop), name="dinotools-watchdog", daemon=True).start()
 
 
 def _on_sigint(signum, frame) -> None:
