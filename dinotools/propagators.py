@@ -24,7 +24,8 @@ class DensePropagator:
     def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
         h, w = context_probs.shape[1:3]
         mask = make_neighborhood_mask(h, w, float(size), shape, device=str(current.device))
-        return propagate(current, context, context_probs, mask, topk, temperature)
+        # bf16/fp16 features (CUDA --dtype) are scored in fp32; .float() is free for fp32.
+        return propagate(current.float(), context.float(), context_probs, mask, topk, temperature)
 
 
 class WindowPropagator:

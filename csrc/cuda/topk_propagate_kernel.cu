@@ -10,6 +10,8 @@
 // slow paths of tp_epilogue.cuh. No global scratch, no float atomics: the same input gives the same bits.
 #include "topk_propagate_kernel.h"
 
+#include <cstdint>
+
 #include "tp_epilogue.cuh"
 
 namespace dinotools {
@@ -55,7 +57,7 @@ size_t smem_bytes(int d, bool resident, int stages) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads, 1) topk_propagate_kernel(Params p) {
-  DT_DYN_SHARED(float4, smem4);  // float4: 16-byte alignment for cp.async, ldmatrix and float4 loads
+  DT_DYN_SHARED(F4, smem4);  // 16-byte aligned, as cp.async, ldmatrix and F4 loads need
   DT_SHARED(float, s_kth, [kQueries]);
   DT_SHARED(float, s_mx, [kQueries]);
   DT_SHARED(int, s_flag, [kQueries]);

@@ -8,13 +8,11 @@
 // b1 (k 2q+8.., col g); C/D c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1).
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <stdint.h>
 
 #include <cstring>
 
-#include "dt_cuda.h"
+#include "dt_cuda.h"  // CUDA headers under nvcc, the emulator's vocabulary otherwise
 
 namespace dinotools {
 namespace cuda {

@@ -11,6 +11,10 @@
 namespace dinotools {
 namespace cuda {
 
+struct alignas(16) F4 {  // four channels of fp32 features, one 16-byte shared-memory load
+  float x, y, z, w;
+};
+
 template <typename T>
 struct Tile {  // half types: 64 channels per stage, rows padded by 16 bytes (conflict-free ldmatrix)
   static constexpr int kDK = 64;
@@ -73,15 +77,15 @@ __device__ __forceinline__ void tile_chunk(float (&acc)[MT][NT][4], const T* A, 
     const int g = lane >> 2, q = lane & 3;
 #pragma unroll 2
     for (int k = 0; k < Tile<T>::kDK; k += 4) {
-      float4 a[MT][2], b[NT][2];
+      F4 a[MT][2], b[NT][2];
 #pragma unroll
       for (int r = 0; r < MT; ++r)
 #pragma unroll
-        for (int h = 0; h < 2; ++h) a[r][h] = *reinterpret_cast<const float4*>(A + (r * 16 + g + 8 * h) * lda + k);
+        for (int h = 0; h < 2; ++h) a[r][h] = *reinterpret_cast<const F4*>(A + (r * 16 + g + 8 * h) * lda + k);
 #pragma unroll
       for (int n = 0; n < NT; ++n)
 #pragma unroll
-        for (int c = 0; c < 2; ++c) b[n][c] = *reinterpret_cast<const float4*>(B + (n * 8 + 2 * q + c) * ldb + k);
+        for (int c = 0; c < 2; ++c) b[n][c] = *reinterpret_cast<const F4*>(B + (n * 8 + 2 * q + c) * ldb + k);
 #pragma unroll
       for (int r = 0; r < MT; ++r)
 #pragma unroll
@@ -89,7 +93,7 @@ __device__ __forceinline__ void tile_chunk(float (&acc)[MT][NT][4], const T* A, 
           if (!(need >> (r * NT + n) & 1u)) continue;
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            const float4 x = a[r][e >> 1], y = b[n][e & 1];
+            const F4 x = a[r][e >> 1], y = b[n][e & 1];
             float s = acc[r][n][e];
             s = fmaf(x.x, y.x, s);
             s = fmaf(x.y, y.y, s);
