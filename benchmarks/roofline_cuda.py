@@ -36,10 +36,10 @@ def make_window(h, w, size, circle):
     return ry, rx, half
 
 
-def block_counts(h, w, t, d, size, circle, bi, bj, elt):
+def block_counts(h, w, t, d, size, circle, bi, bj, elt, q_rows=Q_ROWS):
     ry, rx, half = make_window(h, w, size, circle)
-    i0, j0 = bi * Q_ROWS, bj * Q_COLS
-    ilast, jlast = min(i0 + Q_ROWS, h) - 1, min(j0 + Q_COLS, w) - 1
+    i0, j0 = bi * q_rows, bj * Q_COLS
+    ilast, jlast = min(i0 + q_rows, h) - 1, min(j0 + Q_COLS, w) - 1
     rlo, rhi = max(0, i0 - ry), min(h - 1, ilast + ry)
     clo, chi = max(0, j0 - rx), min(w - 1, jlast + rx)
     nch = (chi - clo + SEG_COLS) // SEG_COLS
@@ -56,7 +56,7 @@ def block_counts(h, w, t, d, size, circle, bi, bj, elt):
             width = min(SEG_COLS, chi - v0 + 1)
             c["l2_bytes"] += t * width * d * elt
             c["segments"] += t
-            for pair in range(Q_ROWS // MT):
+            for pair in range(q_rows // MT):
                 need = set()
                 for r in range(MT):
                     i = i0 + pair * MT + r
@@ -69,14 +69,27 @@ def block_counts(h, w, t, d, size, circle, bi, bj, elt):
                 c["scores"] += t * len(need) * 128
                 c["a_bytes"] += t * ksteps * 512 * len({r for r, _ in need})
                 c["b_bytes"] += t * ksteps * 512 * len({n // 2 for _, n in need})
-    c["l2_bytes"] += Q_ROWS * Q_COLS * d * elt  # the resident query tile, once
+    c["l2_bytes"] += q_rows * Q_COLS * d * elt  # the resident query tile, once
     return c
 
 
-def model(h, w, t, d, m, size, shape, mach=MACHINE, elt=2):
+def model(h, w, t, d, m, size, shape, mach=MACHINE, elt=2, smem_per_mma=None, cluster_rows=1):
+    """smem_per_mma: replace the ldmatrix bytes by this many per MMA (wgmma reads shared memory once per
+    64xN tile: ~80 B); cluster_rows: CTAs stacked vertically whose candidate stages are multicast."""
     circle = shape == "circle"
     blocks = [block_counts(h, w, t, d, size, circle, bi, bj, elt)
               for bi in range(math.ceil(h / Q_ROWS)) for bj in range(math.ceil(w / Q_COLS))]
+    if cluster_rows > 1:  # the cluster's union is loaded once from L2 and shared by its CTAs
+        rows = Q_ROWS * cluster_rows
+        big = {(bi, bj): block_counts(h, w, t, d, size, circle, bi, bj, elt, rows)["l2_bytes"]
+               for bi in range(math.ceil(h / rows)) for bj in range(math.ceil(w / Q_COLS))}
+        nbj = math.ceil(w / Q_COLS)
+        for n, b in enumerate(blocks):
+            bi, bj = divmod(n, nbj)
+            b["l2_bytes"] = big[(bi // cluster_rows, bj)] / cluster_rows
+    if smem_per_mma is not None:
+        for b in blocks:
+            b["a_bytes"], b["b_bytes"] = 0, b["mma"] * smem_per_mma
     tot = {k: sum(b[k] for b in blocks) for k in blocks[0]}
     active = min(len(blocks), mach["sms"])  # one block per SM (shared memory and 243 registers/thread)
     l2_per_sm = min(mach["sm_l2_port_bytes_per_clk"], mach["l2_bw"] / active / mach["clock"])
@@ -120,10 +133,14 @@ def main(argv=None):
     ap.add_argument("--size", type=float, default=12)
     ap.add_argument("--shape", default="circle", choices=["circle", "square"])
     ap.add_argument("--l2-tbps", type=float, default=MACHINE["l2_bw"] / 1e12)
-    ap.add_argument("--mma-sync-fraction", type=float, default=MACHINE["mma_sync_fraction"])
+    ap.add_argument("--mma-sync-fraction", type=float, default=MACHINE["mma_sync_fraction"],
+                    help="fraction of the dense peak the MMAs reach (wgmma: ~0.8, i.e. 790 TFLOP/s)")
+    ap.add_argument("--smem-per-mma", type=float, help="what-if: shared-memory bytes per MMA (wgmma ~80)")
+    ap.add_argument("--cluster-rows", type=int, default=1, help="what-if: CTAs per cluster sharing stages")
     a = ap.parse_args(argv)
     mach = dict(MACHINE, l2_bw=a.l2_tbps * 1e12, mma_sync_fraction=a.mma_sync_fraction)
-    print(json.dumps(model(a.h, a.w, a.t, a.d, a.m, a.size, a.shape, mach), indent=1))
+    print(json.dumps(model(a.h, a.w, a.t, a.d, a.m, a.size, a.shape, mach, smem_per_mma=a.smem_per_mma,
+                           cluster_rows=a.cluster_rows), indent=1))
 
 
 if __name__ == "__main__":

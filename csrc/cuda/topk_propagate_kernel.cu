@@ -42,7 +42,7 @@ __host__ __device__ constexpr size_t stage_rows(bool resident) {
 constexpr size_t kMergeBytes = static_cast<size_t>(kQueries) * kHolders * (kBuf * 8 + 4);
 template <typename T>
 __host__ __device__ constexpr size_t warp_area_bytes() {
-  return (8 + 16) * kLds<T> * sizeof(T) + 256 * sizeof(int);
+  return (8 + 16) * kLds<T> * sizeof(T) + 256 * sizeof(int) + 8 * sizeof(float);
 }
 static_assert(warp_area_bytes<float>() % 16 == 0 && warp_area_bytes<__half>() % 16 == 0, "16-byte aligned areas");
 
@@ -61,6 +61,7 @@ __global__ void __launch_bounds__(kThreads, 1) topk_propagate_kernel(Params p) {
   DT_SHARED(float, s_kth, [kQueries]);
   DT_SHARED(float, s_mx, [kQueries]);
   DT_SHARED(int, s_flag, [kQueries]);
+  DT_SHARED(int, s_count, [kQueries]);
   constexpr int DK = Tile<T>::kDK, LD = kLds<T>;
   char* smem = reinterpret_cast<char*>(smem4);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, pair = warp / kSegs, seg = warp % kSegs;
@@ -189,32 +190,23 @@ __global__ void __launch_bounds__(kThreads, 1) topk_propagate_kernel(Params p) {
     }
   __syncthreads();
 
-  constexpr int kPerLane = kHolders * kBuf / 32;
-  static_assert(kHolders * kBuf % 32 == 0 && kHolders <= 32, "merged entries spread evenly over lanes");
-  for (int slot = warp; slot < kQueries; slot += kWarps) {  // merge, and write what the buffers settle
-    const int i = b.i0 + slot / kQCols, j = b.j0 + slot % kQCols;
-    if (i >= b.h || j >= b.w) continue;
-    const float* sc = ms + slot * kHolders * kBuf;
-    const int* ix = mi + slot * kHolders * kBuf;
-    float mine[kPerLane], mx = -INFINITY;
-#pragma unroll
-    for (int x = 0; x < kPerLane; ++x) mine[x] = sc[lane + 32 * x], mx = fmaxf(mx, mine[x]);
-    mx = warp_max(mx);
-    const float dmax = warp_max(lane < kHolders ? md[slot * kHolders + lane] : -INFINITY);
-    float kth = -INFINITY;
-    int flag = kUnknown;
-    if (b.k <= kBuf) {  // k-th largest with multiplicity: walk the distinct values downwards
+  constexpr int kEntries = kHolders * kBuf;
+  if (tid < kQueries) {  // one thread per query: merge its 16 buffers (no collectives, cheap)
+    const int slot = tid;
+    float* sc = ms + slot * kEntries;
+    int* ix = mi + slot * kEntries;
+    float mx = -INFINITY, dmax = -INFINITY, kth = -INFINITY;
+    for (int e = 0; e < kEntries; ++e) mx = fmaxf(mx, sc[e]);
+    for (int x = 0; x < kHolders; ++x) dmax = fmaxf(dmax, md[slot * kHolders + x]);
+    int flag = kUnknown, n = 0;
+    if (b.k <= kBuf) {  // the k-th largest with multiplicity: walk the distinct values downwards
       float hi = INFINITY;
       for (int remaining = b.k;;) {
         float v = -INFINITY;
-#pragma unroll
-        for (int x = 0; x < kPerLane; ++x) v = mine[x] < hi ? fmaxf(v, mine[x]) : v;
-        v = warp_max(v);
-        if (v == -INFINITY) break;  // fewer than k buffered: kth stays -inf
         int cnt = 0;
-#pragma unroll
-        for (int x = 0; x < kPerLane; ++x) cnt += mine[x] == v;
-        cnt = warp_sum(cnt);
+        for (int e = 0; e < kEntries; ++e) v = sc[e] < hi ? fmaxf(v, sc[e]) : v;
+        if (v == -INFINITY) break;  // fewer than k buffered: kth stays -inf
+        for (int e = 0; e < kEntries; ++e) cnt += sc[e] == v;
         if (cnt >= remaining) {
           kth = v;
           break;
@@ -223,19 +215,27 @@ __global__ void __launch_bounds__(kThreads, 1) topk_propagate_kernel(Params p) {
       }
       flag = dmax > kth ? kUnknown : (dmax == kth && kth > -INFINITY ? kTies : kOk);
     }
-    if (lane == 0) s_kth[slot] = kth, s_mx[slot] = mx, s_flag[slot] = flag;
-    if (flag == kOk) {
-      write_output(b, static_cast<int64_t>(i) * b.w + j, mx, [&](auto&& f) {
-        for (int e = 0; e < kHolders * kBuf; ++e)
-          if (sc[e] >= kth && sc[e] > -INFINITY) f(sc[e], ix[e]);
-      });
+    if (flag == kOk) {  // compact the survivors to the front, in buffer order
+      for (int e = 0; e < kEntries; ++e)
+        if (sc[e] >= kth && sc[e] > -INFINITY) sc[n] = sc[e], ix[n] = ix[e], ++n;
     }
+    s_kth[slot] = kth, s_mx[slot] = mx, s_flag[slot] = flag, s_count[slot] = n;
+  }
+  __syncthreads();
+  for (int slot = warp; slot < kQueries; slot += kWarps) {  // what the buffers settle: a warp per query
+    const int i = b.i0 + slot / kQCols, j = b.j0 + slot % kQCols;
+    if (i >= b.h || j >= b.w || s_flag[slot] != kOk) continue;
+    const float* sc = ms + slot * kEntries;
+    const int* ix = mi + slot * kEntries;
+    write_output(b, static_cast<int64_t>(i) * b.w + j, s_mx[slot], [&](auto&& f) {
+      for (int e = 0; e < s_count[slot]; ++e) f(sc[e], ix[e]);
+    });
   }
   __syncthreads();  // the merge area becomes the warps' rescan areas
 
   char* mine_area = smem + warp * warp_area_bytes<T>();
   T* area = reinterpret_cast<T*>(mine_area);
-  int* hist = reinterpret_cast<int*>(mine_area + (8 + 16) * LD * sizeof(T));
+  int* hist = reinterpret_cast<int*>(mine_area + (8 + 16) * LD * sizeof(T));  // then 8 floats of scores
   for (int slot = warp; slot < kQueries; slot += kWarps) {
     const int i = b.i0 + slot / kQCols, j = b.j0 + slot % kQCols;
     if (i >= b.h || j >= b.w || s_flag[slot] == kOk) continue;

@@ -45,7 +45,7 @@ __device__ void write_output(const Block<T>& b, int64_t q, float mx, Each each_s
 }
 
 // Calls f(score, idx) on every lane for each candidate of query (i, j)'s window, in (tau, dy, dx)
-// order. Scores come from tile_chunk<T,1,1> on the query's own m-tile (block columns j0..j0+15), so
+// order; f must not write the area. Scores come from tile_chunk<T,1,1> on the query's own m-tile (block columns j0..j0+15), so
 // they equal the main loop's bit for bit. `area`: this warp's private shared memory.
 template <typename T, class F>
 __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
@@ -53,6 +53,7 @@ __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
   const int lane = threadIdx.x & 31, rq = j - b.j0;
   T* sb = area;                // [8][kLd] candidates
   T* sa = area + 8 * kLd;      // [16][kLd] queries, when they are not resident
+  float* row = reinterpret_cast<float*>(area + 24 * kLd) + 256;  // [8] scores, after the histogram
   const T* arow = b.cur + (static_cast<int64_t>(i) * b.w + b.j0) * b.d;
   for (int tau = 0; tau < b.t; ++tau) {
     for (int dy = -b.geo.ry; dy <= b.geo.ry; ++dy) {
@@ -63,7 +64,7 @@ __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
       for (int v0 = vlo; v0 <= vhi; v0 += 8) {
         float acc[1][1][4] = {{{0.f, 0.f, 0.f, 0.f}}};
         for (int dc = 0; dc < b.nd; ++dc) {
-          __syncwarp();
+          if (dc > 0) __syncwarp();  // chunk dc-1 is read; for dc = 0 the publish barrier below did it
           load_rows(b, sb, kLd, 8, lane, 32, dc * Tile<T>::kDK,
                     [&](int r) { return v0 + r <= vhi ? crow + static_cast<int64_t>(v0 + r) * b.d : nullptr; });
           if (!b.sq) {
@@ -76,11 +77,13 @@ __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
           const T* A = b.sq ? b.sq + ((i - b.i0) * 16) * b.ldq + dc * Tile<T>::kDK : sa;
           tile_chunk<T, 1, 1>(acc, A, b.sq ? b.ldq : kLd, sb, kLd, 1u);
         }
-        for (int col = 0; col < 8 && v0 + col <= vhi; ++col) {
-          const int holder = (rq & 7) * 4 + (col >> 1);
-          const float s = __shfl_sync(0xffffffffu, acc[0][0][(rq >> 3) * 2 + (col & 1)], holder);
-          f(s, static_cast<int>((static_cast<int64_t>(tau) * b.h + u) * b.w + v0 + col));
+        if ((lane >> 2) == (rq & 7)) {  // the quad holding the query's row publishes its 8 scores
+          row[2 * (lane & 3)] = acc[0][0][(rq >> 3) * 2];
+          row[2 * (lane & 3) + 1] = acc[0][0][(rq >> 3) * 2 + 1];
         }
+        __syncwarp();
+        for (int col = 0; col < 8 && v0 + col <= vhi; ++col)
+          f(row[col], static_cast<int>((static_cast<int64_t>(tau) * b.h + u) * b.w + v0 + col));
       }
     }
   }
