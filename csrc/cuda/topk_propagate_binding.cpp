@@ -1,14 +1,13 @@
-// Torch binding of the CUDA topk_propagate kernels (compiled only in CUDA builds).
+// Torch binding of the CUDA topk_propagate kernels: compiled into CUDA builds, and into the emulated
+// extension dinotools._C_emu (tests; see dt_host.h) where it registers dinotools_emu::topk_propagate.
 #include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <cuda_runtime.h>
 #include <torch/library.h>
 
 #include <limits>
 #include <string>
 
 #include "checks.h"
+#include "cuda/dt_host.h"
 #include "cuda/topk_propagate_kernel.h"
 #include "window.h"
 
@@ -18,7 +17,7 @@ namespace {
 at::Tensor topk_propagate_cuda(const at::Tensor& current, const at::Tensor& context, const at::Tensor& context_probs,
                                double size, std::string shape, int64_t topk, double temperature) {
   const bool circle = check_topk_propagate_args(current, context, context_probs, size, shape, topk, temperature);
-  TORCH_INTERNAL_ASSERT(current.is_cuda());
+  TORCH_INTERNAL_ASSERT(host::on_device(current));
   cuda::FeatureType type = cuda::FeatureType::kFloat32;
   if (current.scalar_type() == at::kHalf) {
     type = cuda::FeatureType::kFloat16;
@@ -28,7 +27,7 @@ at::Tensor topk_propagate_cuda(const at::Tensor& current, const at::Tensor& cont
     TORCH_CHECK(current.scalar_type() == at::kFloat, "topk_propagate (CUDA): features must be float32, float16 or "
                 "bfloat16, got ", current.scalar_type());
   }
-  const c10::cuda::CUDAGuard guard(current.device());
+  const host::DeviceGuard guard(current.device());
   const at::Tensor cur = current.contiguous(), ctx = context.contiguous(), probs = context_probs.contiguous();
   const int64_t t = ctx.size(0), h = ctx.size(1), w = ctx.size(2), m = probs.size(3);
   at::Tensor out = at::empty({h, w, m}, probs.options());
@@ -44,13 +43,12 @@ at::Tensor topk_propagate_cuda(const at::Tensor& current, const at::Tensor& cont
                            scores.data_ptr<float>(), half.data_ptr<int>(), start.data_ptr<int>(),
                            t, h, w, ctx.size(3), m, topk, win.ry, win.count,
                            static_cast<float>(temperature), type};
-  const int err = cuda::launch_topk_propagate(args, at::cuda::getCurrentCUDAStream().stream());
-  TORCH_CHECK(err == 0, "topk_propagate (CUDA): kernel launch failed: ",
-              cudaGetErrorString(static_cast<cudaError_t>(err)));
+  const int err = cuda::launch_topk_propagate(args, host::current_stream());
+  TORCH_CHECK(err == 0, "topk_propagate (CUDA): kernel launch failed: ", host::error_string(err));
   return out;
 }
 
 }  // namespace
 }  // namespace dinotools
 
-TORCH_LIBRARY_IMPL(dinotools, CUDA, m) { m.impl("topk_propagate", &dinotools::topk_propagate_cuda); }
+TORCH_LIBRARY_IMPL(DT_HOST_LIBRARY, DT_HOST_DISPATCH_KEY, m) { m.impl("topk_propagate", &dinotools::topk_propagate_cuda); }

@@ -1,5 +1,6 @@
-// CUDA kernels of dinotools::topk_propagate. Only CUDA headers: the torch binding lives in
-// topk_propagate_binding.cpp, so this file compiles with plain nvcc on a CPU-only machine.
+// CUDA kernels of dinotools::topk_propagate. Only CUDA headers (through dt_cuda.h): the torch binding
+// lives in topk_propagate_binding.cpp, so this file compiles with plain nvcc on a CPU-only machine,
+// and with g++ under the CPU emulator of csrc/emu (tests).
 //
 // 1. score_kernel: one block per (16 consecutive queries of one row, context frame). For every
 //    window row dy it stages the band of candidate columns of context row i+dy in shared memory,
@@ -9,13 +10,10 @@
 // 2. mix_kernel: one warp per query: joint top-k over its t*K scores by walking distinct values
 //    downwards (exact k-th value with multiplicity, so ties to it survive), softmax over the
 //    survivors and the weighted sum of probabilities, fused; then the notebook's renormalisation.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdint>
 
+#include "dt_cuda.h"
 #include "topk_propagate_kernel.h"
 
 namespace dinotools {
@@ -37,8 +35,8 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) score_kernel(PropagateArgs a, const T* __restrict__ cur,
                                                          const T* __restrict__ ctx) {
   // +1 column of padding: the 16 queries of a warp read 16 different rows without bank conflicts.
-  __shared__ float sq[kQueries][kChunk + 1];
-  __shared__ float sc[kCols][kChunk + 1];
+  DT_SHARED(float, sq, [kQueries][kChunk + 1]);
+  DT_SHARED(float, sc, [kCols][kChunk + 1]);
   const int j0 = blockIdx.x * kQueries;
   const int i = blockIdx.y;
   const int tau = blockIdx.z;
@@ -110,7 +108,7 @@ __device__ __forceinline__ int warp_sum(int v) {
 }
 
 __global__ void __launch_bounds__(kThreads) mix_kernel(PropagateArgs a) {
-  extern __shared__ float acc_all[];  // [kWarps][M] weighted sums, one row per warp
+  DT_DYN_SHARED(float, acc_all);  // [kWarps][M] weighted sums, one row per warp
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t query = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   if (query >= a.h * a.w) return;  // whole warps leave together
@@ -172,12 +170,12 @@ __global__ void __launch_bounds__(kThreads) mix_kernel(PropagateArgs a) {
 template <typename T>
 int launch(const PropagateArgs& a, cudaStream_t stream) {
   const dim3 grid((a.w + kQueries - 1) / kQueries, a.h, a.t);
-  score_kernel<T><<<grid, kThreads, 0, stream>>>(a, static_cast<const T*>(a.current),
-                                                 static_cast<const T*>(a.context));
+  DT_LAUNCH(score_kernel<T>, grid, kThreads, 0, stream)(a, static_cast<const T*>(a.current),
+                                                      static_cast<const T*>(a.context));
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return static_cast<int>(err);
   const int64_t blocks = (a.h * a.w + kWarps - 1) / kWarps;
-  mix_kernel<<<static_cast<unsigned>(blocks), kThreads, kWarps * a.m * sizeof(float), stream>>>(a);
+  DT_LAUNCH(mix_kernel, static_cast<unsigned>(blocks), kThreads, kWarps * a.m * sizeof(float), stream)(a);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -1,0 +1,96 @@
+// Shared-memory arena. Layout: [guard][dynamic][guard][static 1][guard][static 2][guard]...
+#include "smem.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <new>
+
+#include "block.h"
+
+namespace dt_emu {
+namespace {
+
+size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+}  // namespace
+
+Arena::Arena() {
+  // Room for the largest opt-in shared memory of any device plus many guards; pages are only
+  // touched as far as a launch uses them.
+  capacity_ = size_t(4) << 20;
+  void* p = mmap(nullptr, capacity_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  base_ = static_cast<unsigned char*>(p);
+}
+
+Arena::~Arena() { munmap(base_, capacity_); }
+
+void Arena::begin_launch(size_t dynamic) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++epoch_;
+  dynamic_ = dynamic;
+  dynamic_site_ = nullptr;
+  static_bytes_ = 0;
+  allocs_.clear();
+  allocs_.push_back(Alloc{&unnamed_dynamic_, kGuard, dynamic});
+  top_ = round_up(kGuard + dynamic, kAlign) + kGuard;
+  if (top_ > capacity_) throw std::bad_alloc();
+}
+
+void Arena::begin_block() { std::memset(base_, kPoison, top_); }
+
+void* Arena::place(SharedSite* site) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (site->epoch == epoch_) return base_ + site->offset;
+  const size_t align = site->align > kAlign ? site->align : kAlign;
+  const size_t offset = round_up(top_, align);
+  const size_t end = round_up(offset + site->size, kAlign) + kGuard;
+  if (end > capacity_) return nullptr;
+  std::memset(base_ + top_, kPoison, end - top_);  // blocks already begun see it poisoned too
+  top_ = end;
+  static_bytes_ += site->size;
+  site->offset = offset;
+  site->epoch = epoch_;
+  allocs_.push_back(Alloc{site, offset, site->size});
+  return base_ + offset;
+}
+
+void* Arena::dynamic(SharedSite* site) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (dynamic_site_ == nullptr) {  // name the region after the first declaration that reaches it
+    dynamic_site_ = site;
+    allocs_[0].site = site;
+  }
+  return base_ + kGuard;
+}
+
+std::string Arena::check_guards() const {
+  // Every byte outside the allocations (guards and alignment padding) must still hold the poison.
+  size_t pos = 0;
+  for (size_t i = 0; i <= allocs_.size(); ++i) {
+    const size_t end = i < allocs_.size() ? allocs_[i].offset : top_;
+    for (size_t b = pos; b < end; ++b) {
+      if (base_[b] == kPoison) continue;
+      size_t last = b;  // extent of the damage inside this gap
+      for (size_t c = b; c < end; ++c)
+        if (base_[c] != kPoison) last = c;
+      const Alloc* before = i > 0 ? &allocs_[i - 1] : nullptr;
+      const Alloc& owner = before != nullptr ? *before : allocs_[0];
+      const SharedSite* s = owner.site;
+      std::string where = s->line > 0 ? " (" + site_str(Site{s->file, s->line, ""}) + ")" : "";
+      std::string what = std::string(s->decl) + where + ", " + std::to_string(owner.size) + " bytes";
+      if (before == nullptr) {
+        return "shared-memory underflow: bytes " + std::to_string(end - b) + ".." + std::to_string(end - last) +
+               " before the start of " + what + " were written";
+      }
+      const size_t stop = before->offset + before->size;
+      return "shared-memory overflow: bytes " + std::to_string(b - stop) + ".." + std::to_string(last - stop) +
+             " past the end of " + what + " were written";
+    }
+    if (i < allocs_.size()) pos = allocs_[i].offset + allocs_[i].size;
+  }
+  return "";
+}
+
+}  // namespace dt_emu
