@@ -268,7 +268,38 @@ void Block::check_warp(int warp, int leader) {
   complete_warp(warp, members, r);
 }
 
+Block::Seen* Block::seen(int t, const Request& r) {
+  for (Seen& s : slots_[t].seen)
+    if (s.op == r.op && same_site(s.site, r.site)) return &s;
+  return nullptr;
+}
+
 void Block::complete_warp(int warp, unsigned members, const Request& r) {
+  // A named lane that has exited may be left out, unless it already passed this same instance of
+  // the collective (same site, as often) in another group: then the masks disagreed.
+  const int leader = warp * 32 + __builtin_ctz(members);
+  const Seen* mine = seen(leader, r);
+  const unsigned instance = mine != nullptr ? mine->count : 0;
+  const unsigned absent = r.mask & lanes_of(warp) & ~members;
+  for (int l = 0; l < 32; ++l) {
+    if (!((absent >> l) & 1)) continue;
+    const Seen* other = seen(warp * 32 + l, r);
+    if (other != nullptr && other->count > instance) {
+      return fail("divergent warp collective: warp " + std::to_string(warp) + ": lanes " +
+                  describe(threads_of(warp, members), true).substr(6) + ", but lane " + std::to_string(l) +
+                  " already passed it with mask " + hex(other->mask) + " before exiting");
+    }
+  }
+  for (int l = 0; l < 32; ++l) {
+    if (!((members >> l) & 1)) continue;
+    Seen* s = seen(warp * 32 + l, r);
+    if (s == nullptr) {
+      slots_[warp * 32 + l].seen.push_back(Seen{r.site, r.op, 0, 0});
+      s = &slots_[warp * 32 + l].seen.back();
+    }
+    ++s->count;
+    s->mask = r.mask;
+  }
   long long ballot = 0;
   for (int l = 0; l < 32; ++l)
     if (((members >> l) & 1) && slots_[warp * 32 + l].req.arg) ballot |= 1ll << l;

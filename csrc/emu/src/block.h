@@ -51,11 +51,18 @@ class Block {
 
  private:
   enum class State : uint8_t { kRunnable, kWaiting, kExited };
+  struct Seen {  // how often a thread completed a warp collective at one site, and its last mask
+    Site site;
+    Op op;
+    unsigned count, mask;
+  };
   struct Slot {
     State state = State::kRunnable;
     Request req{};
     long long result = 0;
+    std::vector<Seen> seen;
   };
+  Seen* seen(int t, const Request& r);
 
   unsigned lanes_of(int warp) const;  // bit per existing lane of the warp
   void complete_barrier();

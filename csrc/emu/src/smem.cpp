@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -75,18 +76,23 @@ std::string Arena::check_guards() const {
       size_t last = b;  // extent of the damage inside this gap
       for (size_t c = b; c < end; ++c)
         if (base_[c] != kPoison) last = c;
+      // Damage in a gap is blamed on the nearer neighbour: the end of the one before, or the start
+      // of the one after (an index below zero).
       const Alloc* before = i > 0 ? &allocs_[i - 1] : nullptr;
-      const Alloc& owner = before != nullptr ? *before : allocs_[0];
+      const Alloc* after = i < allocs_.size() ? &allocs_[i] : nullptr;
+      const size_t past = before != nullptr ? b - (before->offset + before->size) : SIZE_MAX;
+      const size_t ahead = after != nullptr ? end - last : SIZE_MAX;
+      const Alloc& owner = past <= ahead ? *before : *after;
       const SharedSite* s = owner.site;
-      std::string where = s->line > 0 ? " (" + site_str(Site{s->file, s->line, ""}) + ")" : "";
-      std::string what = std::string(s->decl) + where + ", " + std::to_string(owner.size) + " bytes";
-      if (before == nullptr) {
-        return "shared-memory underflow: bytes " + std::to_string(end - b) + ".." + std::to_string(end - last) +
-               " before the start of " + what + " were written";
+      const std::string what = std::string(s->decl) + " (" +
+                               (s->line > 0 ? site_str(Site{s->file, s->line, ""}) + ", " : std::string()) +
+                               std::to_string(owner.size) + " bytes)";
+      if (past <= ahead) {
+        return "shared-memory overflow: bytes " + std::to_string(past) + ".." + std::to_string(last - b + past) +
+               " past the end of " + what + " were written";
       }
-      const size_t stop = before->offset + before->size;
-      return "shared-memory overflow: bytes " + std::to_string(b - stop) + ".." + std::to_string(last - stop) +
-             " past the end of " + what + " were written";
+      return "shared-memory underflow: bytes " + std::to_string(ahead) + ".." + std::to_string(end - b) +
+             " before the start of " + what + " were written";
     }
     if (i < allocs_.size()) pos = allocs_[i].offset + allocs_[i].size;
   }
