@@ -18,7 +18,7 @@ echo "== cuda-emu: built in $((SECONDS - start)) s"
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 tests_start=$SECONDS
-"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_emu.py tests/test_ops.py --junitxml="$report"
+"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_emu.py tests/test_ops.py tests/test_cuda_kernel.py --junitxml="$report"
 # Skips are failures here: every emulated test must run (xfails, the known kernel bugs, are fine).
 "$PY" - "$report" <<'PYEOF'
 import sys

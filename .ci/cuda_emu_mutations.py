@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_ops.py", "-k", "cuda-emu", "-x", "-q", "-p", "no:cacheprovider"]
+TESTS = ["tests/test_ops.py", "tests/test_cuda_kernel.py", "-k", "cuda-emu", "-x", "-q", "-p", "no:cacheprovider"]
 
 
 def apply(csrc: Path, m: dict) -> None:

@@ -18,12 +18,6 @@ if _ext.HAS_EXT:
     from dinotools.ops.fused import fused_propagate
 
 REFERENCE = DensePropagator()
-# Known bugs of today's CUDA kernel (issue 11, item 4), shown by the emulator: these tests fail on CUDA
-# devices (real or emulated) until the new kernel lands, then xfail(strict=True) turns them red as a reminder.
-M_OVER_48K = ("known bug: mix_kernel asks kWarps*M*4 bytes of dynamic shared memory, over the 48 KiB default for "
-              "M >= 1537, and never raises the limit, so the launch fails")
-ATOMIC_ORDER = ("known bug: mix_kernel sums weight*prob with per-survivor shared-memory atomics, so the bits depend "
-                "on the order in which lanes run")
 
 
 @pytest.fixture(params=op_devices())
@@ -168,9 +162,8 @@ def test_opcheck(dev):
 
 
 @needs_ext
-@pytest.mark.parametrize("dev", op_devices(known_bug=M_OVER_48K), indirect=True)
 def test_many_objects_m_1537(dev):
-    # M = 1537 objects: 8 warps x 1537 x 4 bytes = 49184 bytes of shared memory per block.
+    # M = 1537 objects: the old kernel asked 8 warps x 1537 x 4 bytes (> 48 KiB) of shared memory for M.
     cur, ctx, p = quantised(2, 3, 8), quantised(1, 2, 3, 8), probs(1, 2, 3, 1537)
     kwargs = dict(size=1, shape="square", topk=3, temperature=0.2)
     expected = REFERENCE(cur.double(), ctx.double(), p.double(), **kwargs)
@@ -179,7 +172,6 @@ def test_many_objects_m_1537(dev):
 
 
 @pytest.mark.skipif(not EMU_AVAILABLE, reason=EMU_SKIP_REASON)
-@pytest.mark.xfail(strict=True, reason=ATOMIC_ORDER)
 def test_emulated_results_are_bitwise_identical_whatever_the_schedule(request):
     # Same input, same bits: the order in which threads and blocks run must not change the output.
     h, w, t, d, m = 6, 9, 3, 32, 5
