@@ -1,6 +1,7 @@
 """The fused CUDA kernel on cuda (when present) and the emulated cuda-emu device in its three schedules.
 
-Expected values come from the dense float64 reference (DensePropagator) or the notebook fixtures.
+Expected values come from the dense float64 reference (DensePropagator); the notebook fixtures, ties,
+M = 1537, opcheck and more run on the same devices in tests/test_ops.py.
 Cases stay small: the emulator runs every CUDA thread of every block on a CPU fiber, and the exact slow
 paths (ties beyond the register buffers, k > 8) rescan each query's window several times.
 """
@@ -10,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import shared_path
 from cuda_emu import AVAILABLE as EMU_AVAILABLE
 from cuda_emu import SCHEDULES, SKIP_REASON, activate, op_devices, use_schedule
 from dinotools.propagators import DensePropagator
@@ -40,14 +40,6 @@ def reference(cur, ctx, p, **kw):
 
 def run(dev, cur, ctx, p, **kw):
     return dev.propagate(dev.to(cur), dev.to(ctx), dev.to(p), **kw).cpu()
-
-
-@pytest.mark.parametrize("index", range(8))
-def test_notebook_fixture_cases(dev, index):
-    case = torch.load(shared_path("fixtures", "notebook_propagate_cases.pt"), weights_only=False)[index]
-    out = dev.propagate(*(dev.to(case[k]) for k in ("current", "context", "context_probs")), size=case["size"],
-                        shape=case["shape"], topk=case["topk"], temperature=case["temperature"])
-    torch.testing.assert_close(out.cpu(), case["expected"], atol=1e-5, rtol=0)  # the fixtures' tolerance
 
 
 # (h, w, t, D, M, size, shape, topk, temperature): borders, radius > frame, zero radius, k above the
@@ -119,12 +111,12 @@ def test_half_features_agree_on_labels(dev, dtype):
 
 @pytest.mark.skipif(not EMU_AVAILABLE, reason=SKIP_REASON)
 def test_same_bits_across_schedules_and_calls(request):
-    cur = F.normalize(torch.randn(5, 12, 32), dim=-1).to(torch.bfloat16)
-    ctx = F.normalize(torch.randn(3, 5, 12, 32), dim=-1).to(torch.bfloat16)
-    p = probs(3, 5, 12, 5)
+    cur = F.normalize(torch.randn(4, 10, 32), dim=-1).to(torch.bfloat16)
+    ctx = F.normalize(torch.randn(2, 4, 10, 32), dim=-1).to(torch.bfloat16)
+    p = probs(2, 4, 10, 5)
     for topk in (5, 9):  # the register path, then the radix path
         outs = []
-        for n, name in enumerate(SCHEDULES + ("random", "forward")):
+        for n, name in enumerate(SCHEDULES + ("random",)):
             use_schedule(name, f"{request.node.nodeid}-{n}")
             outs.append(torch.ops.dinotools_emu.topk_propagate(cur, ctx, p, 2.0, "circle", topk, 0.2))
         for out in outs[1:]:
