@@ -42,7 +42,7 @@ def extensions():
         # test (sqrtf) and softmax (expf) must round as the CPU kernel's do.
         with open(os.path.join(HERE, "csrc", "cuda", "nvcc_flags.txt")) as f:
             nvcc = f.read().split()
-        extra["nvcc"] = ["-O0", "-g", "-G"] if debug else nvcc
+        extra["nvcc"] = ["-O0", "-g"] if debug else nvcc
     print(
         f"dinotools build: torch {torch.__version__}, cuda torch={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "
         f"building CUDA={use_cuda}, debug={debug}, sources={sources}"
