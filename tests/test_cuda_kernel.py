@@ -62,12 +62,15 @@ def test_matches_reference_on_exact_scores(dev, h, w, t, d, m, size, shape, topk
     torch.testing.assert_close(run(dev, cur, ctx, p, **kw).double(), reference(cur, ctx, p, **kw), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("topk", [1, 5, 10])
-def test_all_tied_window_keeps_every_candidate(dev, topk):
-    # Every score equal: ">= k-th" keeps the whole window, far beyond the register buffers (rescan path).
-    h, w, t, d, m = 3, 10, 2, 8, 3
+# (h, w, size, topk): a radius-6 window over 2 frames gives each register buffer (4 segment warps x 4
+# lanes per query) more than 8 equal scores, so the buffers overflow with ties (rescan path); k = 10 > 8
+# takes the radix select.
+@pytest.mark.parametrize("h,w,size,topk", [(8, 12, 6, 1), (8, 12, 6, 5), (3, 10, 3, 10)])
+def test_all_tied_window_keeps_every_candidate(dev, h, w, size, topk):
+    # Every score equal: ">= k-th" keeps the whole window, far beyond the register buffers.
+    t, d, m = 2, 8, 3
     cur, ctx, p = torch.ones(h, w, d) / 4, torch.ones(t, h, w, d) / 4, probs(t, h, w, m)
-    kw = dict(size=3, shape="circle", topk=topk, temperature=0.2)
+    kw = dict(size=size, shape="circle", topk=topk, temperature=0.2)
     torch.testing.assert_close(run(dev, cur, ctx, p, **kw).double(), reference(cur, ctx, p, **kw), atol=1e-5, rtol=0)
 
 

@@ -11,6 +11,12 @@
 #include <stdint.h>
 
 #include <cstring>
+#ifndef __CUDACC__
+#include <deque>
+#include <map>
+#include <mutex>
+#include <vector>
+#endif
 
 #include "dt_cuda.h"  // CUDA headers under nvcc, the emulator's vocabulary otherwise
 
@@ -124,22 +130,49 @@ __device__ __forceinline__ void mma_m16n8k16<__half>(float c[4], const uint32_t 
 #endif
 }
 
+#ifndef __CUDACC__
+// Emulated cp.async: each CUDA thread's copies wait in groups and land only at cp_async_wait, as late
+// as a GPU may land them, so reading a stage before waiting sees the emulator's poisoned (NaN) memory.
+struct EmuCopy {
+  char* dst;
+  const char* src;
+  int bytes;
+};
+struct EmuAsync {
+  std::vector<EmuCopy> open;                  // issued since the last commit
+  std::deque<std::vector<EmuCopy>> committed;  // oldest first
+};
+inline std::mutex& emu_async_mutex() {
+  static std::mutex m;
+  return m;
+}
+inline EmuAsync& emu_async_state() {  // caller holds the mutex
+  static std::map<long long, EmuAsync> states;
+  const long long block = (static_cast<long long>(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  const long long thread = (static_cast<long long>(threadIdx.z) * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
+  return states[block * 4096 + thread];
+}
+#endif
+
 // cp.async of 16 bytes global -> shared; src_bytes < 16 zero-fills the rest (0: all zeros, src unread).
 __device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
 #ifdef __CUDACC__
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes));
 #else
-  // The emulator copies at once: a missing cp_async_wait cannot be seen under emulation.
-  char* out = static_cast<char*>(dst);
-  if (src_bytes > 0) std::memcpy(out, src, src_bytes);
-  std::memset(out + src_bytes, 0, 16 - src_bytes);
+  const std::lock_guard<std::mutex> lock(emu_async_mutex());
+  emu_async_state().open.push_back({static_cast<char*>(dst), static_cast<const char*>(src), src_bytes});
 #endif
 }
 
 __device__ __forceinline__ void cp_async_commit() {
 #ifdef __CUDACC__
   asm volatile("cp.async.commit_group;\n" ::);
+#else
+  const std::lock_guard<std::mutex> lock(emu_async_mutex());
+  EmuAsync& st = emu_async_state();
+  st.committed.push_back(std::move(st.open));
+  st.open.clear();
 #endif
 }
 
@@ -148,6 +181,16 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
 #ifdef __CUDACC__
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#else
+  const std::lock_guard<std::mutex> lock(emu_async_mutex());
+  EmuAsync& st = emu_async_state();
+  while (st.committed.size() > static_cast<size_t>(N)) {
+    for (const EmuCopy& c : st.committed.front()) {
+      if (c.bytes > 0) std::memcpy(c.dst, c.src, c.bytes);
+      std::memset(c.dst + c.bytes, 0, 16 - c.bytes);
+    }
+    st.committed.pop_front();
+  }
 #endif
 }
 
