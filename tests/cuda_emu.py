@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -78,8 +79,16 @@ def op_devices(half: bool = False, known_bug: str = "") -> list:
     return [pytest.param(d, id=d.name, marks=bug if d.name != "cpu" else []) for d in devs]
 
 
-def activate(dev: OpDevice, nodeid: str) -> OpDevice:
-    """Fixture body: skip emulated devices without the build, select their schedule."""
-    if dev.emulated:
-        use_schedule(dev.name.removeprefix("cuda-emu-"), nodeid)
-    return dev
+@contextmanager
+def activated(dev: OpDevice, nodeid: str):
+    """Fixture body: skip emulated devices without the build; for them select the schedule and turn
+    on guarded, NaN-poisoned global memory (checked after every launch) for the test."""
+    if not dev.emulated:
+        yield dev
+        return
+    use_schedule(dev.name.removeprefix("cuda-emu-"), nodeid)
+    torch.ops.dinotools_emu.set_global_guards(True)
+    try:
+        yield dev
+    finally:
+        torch.ops.dinotools_emu.set_global_guards(False)

@@ -87,9 +87,37 @@ def test_shared_memory_overflow_into_a_guard_zone_names_the_allocation(name, arg
     assert re.search(pattern, str(info.value)), str(info.value)
 
 
+@pytest.fixture
+def global_guards():
+    torch.ops.dinotools_emu.set_global_guards(True)
+    yield
+    torch.ops.dinotools_emu.set_global_guards(False)
+
+
+@pytest.mark.parametrize("arg,expected", [
+    (0, r"global-memory overflow: bytes 0\.\.7 past the end of a 65544-byte global buffer were written by global_write"),
+    (-8194, r"global-memory underflow: bytes 1\.\.8 before the start of a 65544-byte global buffer"),
+])
+def test_global_memory_overflow_is_caught_after_the_launch(arg, expected, global_guards):
+    # selftest's output buffer: 1 + 8192 doubles; the kernel writes out[8192 + arg] of out = buffer + 1
+    with pytest.raises(RuntimeError, match=expected):
+        run("global_write", arg)
+    assert run("global_write", -1)[0] == SUCCESS  # the last element is in bounds; guards were repaired
+    assert torch.isnan(torch.empty(16)).all()  # fresh global memory reads as NaN while guarded
+
+
 def test_static_shared_memory_over_48k_is_rejected_like_ptxas():
     with pytest.raises(RuntimeError, match=re.escape(site("huge_tile")) + r".*at most 49152"):
         run("static_over_48k")
+
+
+def test_stack_overflow_of_an_emulated_thread_is_an_error_not_a_crash():
+    err, _ = run("recursion", 64)  # 64 KiB deep: fits in the 256 KiB fiber stack
+    assert err == SUCCESS
+    with pytest.raises(RuntimeError, match=r"stack overflow: emulated thread \d+ used more than 256 KiB"):
+        run("recursion", 100_000)
+    err, _ = run("recursion", 64)  # and the next launch runs normally
+    assert err == SUCCESS
 
 
 def test_unwritten_shared_memory_reads_nan_and_is_reset_for_every_block(schedule):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import shared_path
-from cuda_emu import SCHEDULES, activate, op_devices, use_schedule
+from cuda_emu import SCHEDULES, activated, op_devices, use_schedule
 from cuda_emu import AVAILABLE as EMU_AVAILABLE
 from cuda_emu import SKIP_REASON as EMU_SKIP_REASON
 from dinotools import _ext
@@ -23,13 +23,15 @@ REFERENCE = DensePropagator()
 @pytest.fixture(params=op_devices())
 def dev(request):
     """cpu, cuda (when present) and the emulated CUDA device in its three schedules."""
-    return activate(request.param, request.node.nodeid)
+    with activated(request.param, request.node.nodeid) as d:
+        yield d
 
 
 @pytest.fixture(params=op_devices(half=True))
 def half_dev(request):
     """Devices whose kernel takes float16/bfloat16 features: cuda and the emulated one."""
-    return activate(request.param, request.node.nodeid)
+    with activated(request.param, request.node.nodeid) as d:
+        yield d
 
 
 def quantised(*shape, device="cpu", dtype=torch.float32):

@@ -25,6 +25,8 @@ TORCH_LIBRARY(dinotools_emu, m) {
   // "fibers" (default; deterministic per schedule) or "threads" (one OS thread per CUDA thread,
   // for ThreadSanitizer/AddressSanitizer builds).
   m.def("set_mode(str name) -> ()", +[](std::string name) { dt_emu::configure_mode(name); });
+  // Guarded, NaN-poisoned CPU allocations (emulated global memory), checked after every launch.
+  m.def("set_global_guards(bool on) -> ()", +[](bool on) { dt_emu::set_global_guards(on); });
   // Kernel launches emulated since load: proves a test really ran the kernels.
   m.def("launches() -> int", +[]() -> int64_t { return static_cast<int64_t>(dt_emu::settings().launches); });
 }

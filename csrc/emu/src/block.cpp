@@ -1,56 +1,10 @@
-// Completion rules of block barriers and warp collectives (see csrc/emu/README.md, "Checks").
+// Completion rules of block barriers and warp collectives (csrc/emu/README.md, "Collectives").
 #include "block.h"
 
 #include <cstdio>
 #include <cstring>
-#include <map>
-#include <tuple>
 
 namespace dt_emu {
-
-int ThreadSet::lowest() const {
-  for (int i = 0; i < 16; ++i)
-    if (w_[i]) return i * 64 + __builtin_ctzll(w_[i]);
-  return -1;
-}
-
-int ThreadSet::highest() const {
-  for (int i = 15; i >= 0; --i)
-    if (w_[i]) return i * 64 + 63 - __builtin_clzll(w_[i]);
-  return -1;
-}
-
-int ThreadSet::count() const {
-  int c = 0;
-  for (uint64_t w : w_) c += __builtin_popcountll(w);
-  return c;
-}
-
-int ThreadSet::nth(int k) const {
-  for (int i = 0; i < 16; ++i) {
-    const int c = __builtin_popcountll(w_[i]);
-    if (k >= c) {
-      k -= c;
-      continue;
-    }
-    uint64_t w = w_[i];
-    for (; k > 0; --k) w &= w - 1;  // drop the lowest set bits
-    return i * 64 + __builtin_ctzll(w);
-  }
-  return -1;
-}
-
-std::string site_str(const Site& s) {
-  const char* f = s.file;
-  const char* last = std::strrchr(f, '/');
-  if (last != nullptr) {
-    const char* p = last;
-    while (p > f && p[-1] != '/') --p;
-    f = p;
-  }
-  return std::string(f) + ":" + std::to_string(s.line);
-}
-
 namespace {
 
 bool same_site(const Site& a, const Site& b) {
@@ -96,54 +50,6 @@ void Block::fail(const std::string& what) {
 unsigned Block::lanes_of(int warp) const {
   const int n = n_ - warp * 32;
   return n >= 32 ? 0xffffffffu : (1u << n) - 1;
-}
-
-std::string Block::state_of(int t) const {
-  const Slot& s = slots_[t];
-  if (s.state == State::kExited) return "exited";
-  if (s.state == State::kRunnable) return "still running";
-  std::string d = "wait at " + std::string(s.req.site.what) + " " + site_str(s.req.site);
-  if (!is_block_op(s.req.op)) d += " (mask " + hex(s.req.mask) + ")";
-  return d;
-}
-
-// "threads 0-127 wait at __syncthreads cuda/k.cu:72; threads 128-255 have exited"
-std::string Block::describe(const std::vector<int>& threads, bool lanes) const {
-  std::map<std::string, std::vector<int>> groups;
-  std::vector<std::string> order;
-  for (int t : threads) {
-    const std::string key = state_of(t);
-    if (!groups.count(key)) order.push_back(key);
-    groups[key].push_back(lanes ? t % 32 : t);
-  }
-  std::string out;
-  for (const std::string& key : order) {
-    const std::vector<int>& ids = groups[key];
-    std::string list;
-    for (size_t i = 0; i < ids.size();) {
-      size_t j = i;
-      while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
-      if (!list.empty()) list += ",";
-      list += std::to_string(ids[i]) + (j > i ? "-" + std::to_string(ids[j]) : "");
-      i = j + 1;
-    }
-    if (!out.empty()) out += "; ";
-    out += (lanes ? "lanes " : "threads ") + list + " " + (key == "exited" ? "have exited" : key);
-  }
-  return out;
-}
-
-std::vector<int> Block::threads_of(int warp, unsigned lanes) const {
-  std::vector<int> out;
-  for (int l = 0; l < 32; ++l)
-    if ((lanes >> l) & 1) out.push_back(warp * 32 + l);
-  return out;
-}
-
-std::vector<int> Block::all_threads() const {
-  std::vector<int> out(n_);
-  for (int i = 0; i < n_; ++i) out[i] = i;
-  return out;
 }
 
 void Block::arrive(int t, const Request& r) {

@@ -8,23 +8,9 @@
 
 #include "../launch.h"
 #include "../runtime.h"
+#include "thread_set.h"
 
 namespace dt_emu {
-
-// Runnable threads of a block (at most 1024), with the lookups the schedules need.
-class ThreadSet {
- public:
-  void set(int t) { w_[t >> 6] |= 1ull << (t & 63); }
-  void clear(int t) { w_[t >> 6] &= ~(1ull << (t & 63)); }
-  bool test(int t) const { return (w_[t >> 6] >> (t & 63)) & 1; }
-  int lowest() const;   // -1 when empty
-  int highest() const;  // -1 when empty
-  int count() const;
-  int nth(int k) const;  // k-th set thread in increasing order, k < count()
-
- private:
-  uint64_t w_[16] = {};
-};
 
 class Block {
  public:

@@ -129,6 +129,11 @@ void Fiber::start(void (*entry)(void*), void* arg, size_t stack_bytes) {
 #endif
 }
 
+void Fiber::guard(uintptr_t* lo, uintptr_t* hi) const {
+  *lo = reinterpret_cast<uintptr_t>(stack_);
+  *hi = *lo + page_size();
+}
+
 void Fiber::trampoline(unsigned hi, unsigned lo) {
   auto* f = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
   f->entry_(f->arg_);

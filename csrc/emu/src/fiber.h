@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace dt_emu {
 
@@ -18,6 +19,8 @@ class Fiber {
   void resume();
   // Fiber side: returns control to the scheduler that resumed it.
   void suspend();
+  // [lo, hi) of the guard page below the stack.
+  void guard(uintptr_t* lo, uintptr_t* hi) const;
 
  private:
   void* stack_ = nullptr;  // mapping: guard page, then stack_bytes

@@ -5,6 +5,7 @@
 
 #include "executor.h"
 #include "fiber.h"
+#include "stack_guard.h"
 #include "state.h"
 
 namespace dt_emu {
@@ -20,24 +21,25 @@ class FiberExecutor final : public Executor {
     body_ = body;
     ctx_ = ctx;
     const size_t stack = settings().stack_bytes;
+    guards_.resize(n);
     for (int t = 0; t < n; ++t) {
       args_[t] = Arg{this, t};
       fibers_[t]->start(&FiberExecutor::entry, &args_[t], stack);
+      fibers_[t]->guard(&guards_[t].lo, &guards_[t].hi);
     }
-    Current saved = t_current;
-    while (!block.failed()) {
-      const int t = pick(block.runnable());
-      if (t < 0) {
-        if (block.live() > 0) block.fail_stuck();
-        break;
-      }
-      t_ctx = &block.ctx(t);
-      t_current = saved;
-      t_current.exec = this;
-      fibers_[t]->resume();
+    saved_ = t_current;
+    sigjmp_buf back;
+    StackGuard::watch(&back, &guards_);
+    if (sigsetjmp(back, 0) == 0) {
+      drive(block);
+    } else {  // a fiber ran into its guard page; it is abandoned with the block
+      StackGuard::recovered();
+      block.fail("stack overflow: emulated thread " + std::to_string(running_) + " used more than " +
+                 std::to_string(stack / 1024) + " KiB of stack");
     }
+    StackGuard::watch(nullptr, nullptr);
     t_ctx = nullptr;
-    t_current = saved;
+    t_current = saved_;
   }
 
   void wait(Block&, int t) override { fibers_[t]->suspend(); }
@@ -52,6 +54,21 @@ class FiberExecutor final : public Executor {
     FiberExecutor* self;
     int t;
   };
+
+  void drive(Block& block) {
+    while (!block.failed()) {
+      const int t = pick(block.runnable());
+      if (t < 0) {
+        if (block.live() > 0) block.fail_stuck();
+        break;
+      }
+      t_ctx = &block.ctx(t);
+      t_current = saved_;
+      t_current.exec = this;
+      running_ = t;
+      fibers_[t]->resume();
+    }
+  }
 
   static void entry(void* p) {
     const Arg* a = static_cast<const Arg*>(p);
@@ -86,6 +103,9 @@ class FiberExecutor final : public Executor {
 
   std::vector<std::unique_ptr<Fiber>> fibers_;
   std::vector<Arg> args_;
+  std::vector<GuardRange> guards_;
+  Current saved_;
+  int running_ = -1;
   Block* block_ = nullptr;
   void (*body_)(const void*) = nullptr;
   const void* ctx_ = nullptr;

@@ -1,6 +1,7 @@
 // Kernel launches: the device's launch checks (reported through cudaGetLastError), block order by
 // schedule, and the entry points emulated threads call (collectives, shared memory).
 #include <algorithm>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "block.h"
 #include "executor.h"
 #include "smem.h"
+#include "stack_guard.h"
 #include "state.h"
 
 namespace dt_emu {
@@ -69,6 +71,8 @@ void launch(const LaunchConfig& cfg, void (*run)(const void*), const void* ctx) 
   Arena& a = arena();
   a.begin_launch(cfg.dynamic_smem);
   Executor& ex = executor(s.mode);
+  std::unique_ptr<StackGuard> guard;
+  if (s.mode == Mode::kFibers) guard = std::make_unique<StackGuard>();
   const dim3 g = cfg.grid;
   for (uint64_t linear : block_order(g)) {
     const uint3 idx{static_cast<unsigned>(linear % g.x), static_cast<unsigned>((linear / g.x) % g.y),
@@ -83,6 +87,11 @@ void launch(const LaunchConfig& cfg, void (*run)(const void*), const void* ctx) 
     if (!block.error().empty()) throw EmulationError(block.error());
     const std::string guards = a.check_guards();
     if (!guards.empty()) throw EmulationError("cuda-emu: " + guards + " in " + block.where());
+  }
+  const std::string global = post_launch_check();
+  if (!global.empty()) {
+    throw EmulationError("cuda-emu: " + global + " by " + cfg.name + " (launched at " +
+                         site_str(Site{cfg.file, cfg.line, ""}) + ")");
   }
 }
 

@@ -71,6 +71,13 @@ long long launch_bound(const std::string& name) {
 
 void set_last_error(cudaError_t err) { t_last_error = err; }
 
+namespace {
+std::string (*g_post_launch)() = nullptr;
+}  // namespace
+
+void set_post_launch_check(std::string (*check)()) { g_post_launch = check; }
+std::string post_launch_check() { return g_post_launch != nullptr ? g_post_launch() : std::string(); }
+
 cudaError_t set_kernel_attribute(const void* kernel, const char* name, cudaFuncAttribute attr, int value) {
   if (kernel == nullptr) return cudaErrorInvalidDeviceFunction;
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaSuccess;  // carveout: a hint only

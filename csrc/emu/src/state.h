@@ -53,10 +53,15 @@ std::string base_name(const char* written);  // "ns::score_kernel<T>" -> "score_
 
 void set_last_error(cudaError_t err);
 
+// Run after every launch (global-memory guards, module side); a non-empty result fails the launch.
+void set_post_launch_check(std::string (*check)());
+std::string post_launch_check();
+
 // Configuration entry points of the Python module (csrc/emu/module.cpp). Bad names throw
 // std::invalid_argument with the accepted values.
 void configure_schedule(const std::string& name, int64_t seed);
 void configure_device(const std::string& name);
 void configure_mode(const std::string& name);
+void set_global_guards(bool on);  // csrc/emu/global_guard.cpp
 
 }  // namespace dt_emu

@@ -67,7 +67,20 @@ __global__ void static_over_48k(double*) {
 
 __global__ void __launch_bounds__(128) bounded(double* out) { out[threadIdx.x] = 1; }
 
+// Not a tail call, 1 KiB per frame: `depth` frames need depth KiB of stack.
+__device__ int deep(int n) {
+  volatile char frame[1024];
+  frame[n % 1024] = static_cast<char>(n);
+  return n == 0 ? 0 : deep(n - 1) + frame[(n * 7) % 1024];
+}
+
+__global__ void recursion(double* out, int depth) { out[threadIdx.x] = deep(depth); }
+
 __global__ void trivial(double* out) { out[0] = 1; }
+
+__global__ void global_write(double* out, long long index) {
+  if (threadIdx.x == 0) out[index] = 1;  // past the buffer when index >= its size
+}
 
 // mode 0: float -> half and bf16 bits; mode 1: half bits -> float; mode 2: bf16 bits -> float.
 __global__ void convert(const double* in, double* out, long long n, int mode) {
@@ -116,13 +129,16 @@ int limits(double* out) {
 
 }  // namespace
 
-int run_memory(const std::string& name, const double* in, long long n_in, double* out, long long, long long arg) {
+int run_memory(const std::string& name, const double* in, long long n_in, double* out, long long capacity,
+               long long arg) {
   if (name == "poison") DT_LAUNCH(poison, 2, 64, 64 * sizeof(float), 0)(out);
   else if (name == "static_overflow") DT_LAUNCH(static_overflow, 1, 32, 0, 0)(out, static_cast<int>(arg));
   else if (name == "dynamic_overflow") DT_LAUNCH(dynamic_overflow, 1, 32, arg * sizeof(int), 0)(out, static_cast<int>(arg));
   else if (name == "underflow") DT_LAUNCH(underflow, 1, 32, 0, 0)(out, static_cast<int>(arg));
   else if (name == "static_over_48k") DT_LAUNCH(static_over_48k, 1, 32, 0, 0)(out);
   else if (name == "limits") return limits(out);
+  else if (name == "global_write") DT_LAUNCH(global_write, 1, 32, 0, 0)(out, capacity + arg);
+  else if (name == "recursion") DT_LAUNCH(recursion, 1, 32, 0, 0)(out, static_cast<int>(arg));
   else if (name == "convert") DT_LAUNCH(convert, 1, 64, 0, 0)(in, out, n_in, static_cast<int>(arg));
   else return -1;
   return static_cast<int>(cudaGetLastError());
