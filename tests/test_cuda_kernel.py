@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from cuda_emu import AVAILABLE as EMU_AVAILABLE
-from cuda_emu import SCHEDULES, SKIP_REASON, activate, op_devices, use_schedule
+from cuda_emu import SCHEDULES, SKIP_REASON, activated, op_devices, use_schedule
 from dinotools.propagators import DensePropagator
 
 REFERENCE = DensePropagator()
@@ -20,8 +20,10 @@ REFERENCE = DensePropagator()
 
 @pytest.fixture(params=op_devices(half=True))
 def dev(request):
-    """Devices that run the CUDA kernel: cuda when present, and cuda-emu-{forward,reverse,random}."""
-    return activate(request.param, request.node.nodeid)
+    """Devices that run the CUDA kernel: cuda when present, and cuda-emu-{forward,reverse,random}
+    (with guarded, NaN-poisoned global memory checked after every launch)."""
+    with activated(request.param, request.node.nodeid) as d:
+        yield d
 
 
 def quantised(*shape, dtype=torch.float32):
