@@ -38,7 +38,11 @@ def extensions():
     ext_cls = CUDAExtension if use_cuda else CppExtension
     extra = {"cxx": cxx}
     if use_cuda:
-        extra["nvcc"] = ["-O0", "-g"] if debug else ["-O3", "--use_fast_math"]
+        # One flag set for this build and .ci/kernel_checks.sh; no --use_fast_math: the kernel's window
+        # test (sqrtf) and softmax (expf) must round as the CPU kernel's do.
+        with open(os.path.join(HERE, "csrc", "cuda", "nvcc_flags.txt")) as f:
+            nvcc = f.read().split()
+        extra["nvcc"] = ["-O0", "-g"] if debug else nvcc
     print(
         f"dinotools build: torch {torch.__version__}, cuda torch={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "
         f"building CUDA={use_cuda}, debug={debug}, sources={sources}"

@@ -17,7 +17,8 @@ if [[ -n "$NVCC" ]]; then
     for arch in 80 90; do
       echo "== nvcc $cu sm_$arch"
       # pipefail keeps nvcc's exit status; c++filt (when present) makes the kernel names readable.
-      "$NVCC" -std=c++17 -O3 -arch="sm_$arch" -Xptxas -v -Icsrc -c "$cu" -o "$tmp/k_$arch.o" 2>&1 \
+      # shellcheck disable=SC2046  # the flags file is a list of words, shared with setup.py
+      "$NVCC" $(cat csrc/cuda/nvcc_flags.txt) -arch="sm_$arch" -Xptxas -v -Icsrc -c "$cu" -o "$tmp/k_$arch.o" 2>&1 \
         | { if command -v c++filt >/dev/null; then c++filt; else cat; fi; } \
         | grep -E "error|warning|Compiling entry|Used"
     done

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 GRIDS = {"30x54": (30, 54), "60x107": (60, 107)}  # patch grids of 480x864 / 960x1712 frames at patch 16
-IMPLS = ["reference", "torch", "fused", "reference-cuda", "fused-cuda"]
+IMPLS = ["reference", "torch", "fused", "reference-cuda", "fused-cuda", "fused-cuda-bf16"]  # bf16: --dtype bf16
 SETTINGS = dict(size=12, shape="circle", topk=5, temperature=0.2)  # the notebook's defaults
 
 
@@ -23,16 +23,16 @@ def make_propagator(impl):
     """The propagator for an implementation name; NotImplementedError (asv: skip) when unavailable."""
     from dinotools.propagators import DensePropagator, FusedPropagator, WindowPropagator, fused_available
 
-    if impl in ("fused", "fused-cuda") and not fused_available():
+    if impl.startswith("fused") and not fused_available():
         raise NotImplementedError("dinotools._C is not built")
-    if impl.endswith("-cuda") and not torch.cuda.is_available():
+    if "-cuda" in impl and not torch.cuda.is_available():
         raise NotImplementedError("needs a GPU")
-    if impl == "fused-cuda":
+    if impl.startswith("fused-cuda"):
         from dinotools import _ext
 
         if not _ext.CUDA_BUILT:
             raise NotImplementedError("dinotools._C was built without CUDA")
-    base = impl.removesuffix("-cuda")
+    base = impl.split("-")[0]
     return {"reference": DensePropagator, "torch": WindowPropagator, "fused": FusedPropagator}[base]()
 
 
@@ -47,8 +47,10 @@ class Propagate:
 
     def setup(self, impl, grid, t, d, m):
         self.prop = make_propagator(impl)
-        self.device = "cuda" if impl.endswith("-cuda") else "cpu"
+        self.device = "cuda" if "-cuda" in impl else "cpu"
         self.inputs = make_inputs(grid, t, d, m, self.device)
+        if impl.endswith("-bf16"):  # features (not probabilities) in bf16, as the tracker keeps them
+            self.inputs = (self.inputs[0].bfloat16(), self.inputs[1].bfloat16(), self.inputs[2])
         if self.device == "cuda":
             self.prop(*self.inputs, **SETTINGS)  # warm-up: context, allocator
             torch.cuda.synchronize()

@@ -3,6 +3,8 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "schema.h"
+
 extern "C" {
 PyObject* PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
@@ -15,9 +17,7 @@ TORCH_LIBRARY(dinotools, m) {
   // propagate restricted to the size/shape neighbourhood, joint top-k over all t frames with ties
   // to the k-th value kept, softmax(sim / temperature) over the survivors, rows renormalised.
   // Kernels: CPU (csrc/cpu), CUDA (csrc/cuda, CUDA builds only); fake kernel in dinotools/ops/fused.py.
-  m.def(
-      "topk_propagate(Tensor current, Tensor context, Tensor context_probs, float size, str shape, "
-      "int topk, float temperature) -> Tensor");
+  m.def(DINOTOOLS_TOPK_PROPAGATE_SCHEMA);
   // Whether this build compiled the CUDA kernels (answers without needing a GPU).
   m.def("cuda_built() -> bool", +[]() -> bool {
 #ifdef DINOTOOLS_WITH_CUDA

@@ -16,6 +16,7 @@ struct Window {
   std::vector<int> half;    // [2ry+1] half width of row dy (-1: empty row)
   std::vector<int> start;   // [2ry+1] index of the row's first offset
   int count = 0;            // K, number of offsets
+  int rx = 0;               // |dx| <= rx in every row (the CUDA kernel derives rows from ry, rx)
 };
 
 // size is a radius; circle keeps Euclidean distance <= size, square Chebyshev distance <= size.
@@ -30,6 +31,7 @@ inline Window make_window(int64_t h, int64_t w, double size, bool circle) {
   const double fr = std::floor(std::min(size, static_cast<double>(std::max(h, w))));
   win.ry = static_cast<int>(std::min<double>(fr, static_cast<double>(h - 1)));
   const int rx = static_cast<int>(std::min<double>(fr, static_cast<double>(w - 1)));
+  win.rx = rx;
   win.half.assign(2 * win.ry + 1, -1);
   win.start.assign(2 * win.ry + 1, 0);
   for (int dy = -win.ry; dy <= win.ry; ++dy) {

@@ -17,6 +17,9 @@ DISABLE_EXT = "DINOTOOLS_DISABLE_EXT"  # ignore a built dinotools._C (forces the
 WEIGHTS_DIR = "DINOTOOLS_WEIGHTS"  # folder searched for backbone weight files
 REQUIRE_SAM2 = "DINOTOOLS_REQUIRE_SAM2"  # tests: with CI=true, fail (not skip) when SAM 2 is not installed
 DINOV3_LOCATION = "DINOV3_LOCATION"  # local clone of the DINOv3 repository (torch.hub, as the notebook)
+# Tests only: an emulated CUDA extension (csrc/emu/build.py --out) to load instead of dinotools._C_emu
+# (.ci/cuda_emu.sh --mutations points it at each mutated build).
+CUDA_EMU_LIB = "DINOTOOLS_CUDA_EMU_LIB"
 # Hugging Face's own variables, read where its cache is searched for weights.
 HF_HUB_CACHE = "HF_HUB_CACHE"
 HF_HOME = "HF_HOME"

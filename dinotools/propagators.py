@@ -24,6 +24,8 @@ class DensePropagator:
     def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
         h, w = context_probs.shape[1:3]
         mask = make_neighborhood_mask(h, w, float(size), shape, device=str(current.device))
+        if current.dtype in (torch.float16, torch.bfloat16):  # CUDA --dtype: scored in fp32
+            current, context = current.float(), context.float()
         return propagate(current, context, context_probs, mask, topk, temperature)
 
 

@@ -1,7 +1,8 @@
-// Launcher of the CUDA topk_propagate kernels: raw pointers and sizes only, no torch, so the .cu
-// file compiles with plain nvcc (CI compile-checks it on machines whose torch has no CUDA headers).
+// Launcher of the fused CUDA topk_propagate kernel: raw pointers and sizes only, no torch, so the .cu
+// file compiles with plain nvcc (and with g++ under the emulator).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace dinotools {
@@ -10,21 +11,34 @@ namespace cuda {
 enum class FeatureType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 
 struct PropagateArgs {
-  const void* current;   // [h,w,D] features, contiguous, of type `type`
-  const void* context;   // [t,h,w,D] features, contiguous, of type `type`
-  const float* probs;    // [t,h,w,M] float32, contiguous
-  float* out;            // [h,w,M] float32
-  float* scores;         // scratch [h*w, t, K] float32, filled with -inf by the caller
-  const int* row_half;   // [2*ry+1] on the device: half width of window row dy (-1 when empty)
-  const int* row_start;  // [2*ry+1] on the device: index of the row's first window slot
-  int64_t t, h, w, d, m, k;
-  int ry, window;        // window = K, the number of (dy, dx) slots
+  const void* current;  // [h,w,D] features, contiguous, of type `type`
+  const void* context;  // [t,h,w,D] features, contiguous, of type `type`
+  const float* probs;   // [t,h,w,M] float32, contiguous
+  float* out;           // [h,w,M] float32
+  int t, h, w, d, m, k;
+  int ry, rx;           // the window's row and column reach (csrc/window.h make_window)
+  float r;              // static_cast<float>(size): the window test of window.h, done on the device
+  bool circle;
   float temperature;
   FeatureType type;
 };
 
-// Enqueues both kernels on `stream` (a cudaStream_t); returns the cudaError_t as an int (0 = success).
-int launch_topk_propagate(const PropagateArgs& args, void* stream);
+// How one launch uses shared memory: queries resident for all D (when they fit) and 2 or 3 stages.
+struct LaunchPlan {
+  bool resident;
+  int stages;
+  size_t smem_bytes;  // dynamic shared memory of the launch
+};
+
+// The first plan (resident 3 stages, resident 2, streamed 3, streamed 2) whose dynamic shared memory
+// fits `smem_limit` bytes; smem_bytes == 0 when none does.
+LaunchPlan plan_topk_propagate(FeatureType type, int d, size_t smem_limit);
+
+// Smallest dynamic shared memory any plan needs for this dtype and D (the Python check's limit).
+size_t min_smem_topk_propagate(FeatureType type);
+
+// Enqueues the kernel on `stream` (a cudaStream_t) with `plan`; returns the cudaError_t as an int.
+int launch_topk_propagate(const PropagateArgs& args, const LaunchPlan& plan, void* stream);
 
 }  // namespace cuda
 }  // namespace dinotools

@@ -56,10 +56,13 @@ def window_propagate(
     off_y, off_x = offsets[:, 0].to(dev), offsets[:, 1].to(dev)  # [K]
     k_cand = offsets.shape[0]
     kk = min(topk, t * k_cand)
-    out = current.new_empty(h, w, m)
+    # bf16/fp16 features (CUDA --dtype) are scored in fp32, one tile at a time, so the context stays
+    # half-size; .to() is free for fp32 and fp64.
+    cdt = torch.promote_types(current.dtype, torch.float32)
+    out = current.new_empty(h, w, m, dtype=cdt)
     # One buffer for every tile's similarities, then its dense weights: fresh multi-MB
     # allocations per tile cost more in page faults than the arithmetic.
-    buf = current.new_empty(t * (block + 2 * ry) * (block + 2 * rx) * block * block)
+    buf = current.new_empty(t * (block + 2 * ry) * (block + 2 * rx) * block * block, dtype=cdt)
     for y0 in range(0, h, block):
         y1 = min(y0 + block, h)
         py0, py1 = max(0, y0 - ry), min(h, y1 + ry)  # the tile's candidate patch, clipped to the frame
@@ -72,11 +75,11 @@ def window_propagate(
             cx = qx.reshape(1, qn) + off_x[:, None]
             ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)  # [K, Q] candidates inside the frame
             index = ((cy - py0).clamp(0, ph - 1) * pw + (cx - px0).clamp(0, pw - 1))[None].expand(t, -1, -1)
-            q_t = current[y0:y1, x0:x1].reshape(qn, d).T  # [D, Q]
+            q_t = current[y0:y1, x0:x1].reshape(qn, d).T.to(cdt)  # [D, Q]
             sim = buf[: t * ph * pw * qn].view(t, ph, pw, qn)
             for tau in range(t):
                 # [ph,pw,D] @ [D,Q] on a strided view: cheaper than copying the t-frame patch at once.
-                torch.matmul(context[tau, py0:py1, px0:px1], q_t, out=sim[tau])
+                torch.matmul(context[tau, py0:py1, px0:px1].to(cdt), q_t, out=sim[tau])
             flat = sim.view(t, ph * pw, qn)  # [t, P, Q]
             cand = flat.gather(1, index).masked_fill_(~ok, -torch.inf).view(t * k_cand, qn)  # [tK, Q]
             kth = torch.topk(cand, kk, dim=0).values[-1:]  # [1, Q]

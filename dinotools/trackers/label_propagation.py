@@ -89,6 +89,7 @@ class LabelPropagationTracker:
             backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))
         self.backbone = backbone
         self.propagator = create_propagator(propagator) if isinstance(propagator, str) else propagator
+        self.feature_dtype = feature_dtype(self.backbone, self.device)
         self.max_context = max_context
         self.size, self.shape, self.topk, self.temperature = float(size), shape, topk, temperature
         self.short_side = short_side
@@ -115,9 +116,10 @@ class LabelPropagationTracker:
 
     @torch.inference_mode()
     def encode(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
-        """``B x [H,W,3]`` uint8 frames -> ``[B,h,w,D]`` float32 features, L2-normalised per patch."""
+        """``B x [H,W,3]`` uint8 frames -> ``[B,h,w,D]`` features, L2-normalised per patch (in fp32), kept
+        in ``self.feature_dtype``: float32, or the backbone's bf16/fp16 on CUDA (half the context bytes)."""
         feats = self.backbone(self.preprocess(frames))
-        return F.normalize(feats.float(), p=2, dim=-1)
+        return F.normalize(feats.float(), p=2, dim=-1).to(self.feature_dtype)
 
     # state and step -----------------------------------------------------------------------
     def new_state(self) -> TrackState:
@@ -300,6 +302,13 @@ def _make_refiner(refiner, upsample: Optional[str], kwargs: Optional[dict]):
 
 def _name(refiner) -> str:
     return repr(refiner) if isinstance(refiner, str) else repr(getattr(refiner, "name", type(refiner).__name__))
+
+
+def feature_dtype(backbone, device: torch.device) -> torch.dtype:
+    """Dtype the tracker keeps features and context in: the backbone's bf16/fp16 on CUDA, else float32
+    (the exact, notebook-identical default; CPU propagation kernels are fp32)."""
+    dtype = getattr(backbone, "dtype", torch.float32)
+    return dtype if device.type == "cuda" and dtype in (torch.bfloat16, torch.float16) else torch.float32
 
 
 def _label_dtype(ids) -> type:
