@@ -2,6 +2,7 @@
 // schedule, and the entry points emulated threads call (collectives, shared memory).
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -63,6 +64,8 @@ std::vector<uint64_t> block_order(const dim3& g) {
 
 void launch(const LaunchConfig& cfg, void (*run)(const void*), const void* ctx) {
   if (t_ctx != nullptr) throw EmulationError("cuda-emu: a kernel launched a kernel (dynamic parallelism is not emulated)");
+  static std::mutex one_at_a_time;  // one arena and one schedule: host threads launch in turn
+  const std::lock_guard<std::mutex> lock(one_at_a_time);
   Settings& s = settings();
   KernelInfo& k = kernel_info(cfg.kernel, cfg.name);
   const cudaError_t err = check_launch(cfg, k, s.device);
