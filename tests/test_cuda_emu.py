@@ -131,6 +131,17 @@ def test_unwritten_shared_memory_reads_nan_and_is_reset_for_every_block(schedule
     assert np.isnan(out[128 + 64:256]).all()  # ...block 1 did not, and sees poison, not block 0's data
 
 
+@pytest.mark.parametrize("schedule_name,reads_poison", [("forward", range(0, 63)), ("reverse", [63])])
+def test_a_missing_barrier_reads_poison(schedule_name, reads_poison, request):
+    # Fibers run to the next synchronisation point: without the barrier, a thread reads its
+    # neighbour's entry before the neighbour has run (forward: every thread but the last).
+    use_schedule(schedule_name, request.node.nodeid)
+    err, out = run("missing_barrier")
+    assert err == SUCCESS
+    unwritten = [t for t in range(64) if math.isnan(out[t])]
+    assert unwritten == list(reads_poison)
+
+
 def test_launch_limits_report_the_devices_error_codes():
     err, out = run("limits")
     assert err == SUCCESS

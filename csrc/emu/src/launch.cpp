@@ -2,6 +2,7 @@
 // schedule, and the entry points emulated threads call (collectives, shared memory).
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -63,6 +64,8 @@ std::vector<uint64_t> block_order(const dim3& g) {
 
 void launch(const LaunchConfig& cfg, void (*run)(const void*), const void* ctx) {
   if (t_ctx != nullptr) throw EmulationError("cuda-emu: a kernel launched a kernel (dynamic parallelism is not emulated)");
+  static std::mutex one_at_a_time;  // one arena and one schedule: host threads launch in turn
+  const std::lock_guard<std::mutex> lock(one_at_a_time);
   Settings& s = settings();
   KernelInfo& k = kernel_info(cfg.kernel, cfg.name);
   const cudaError_t err = check_launch(cfg, k, s.device);
@@ -112,22 +115,20 @@ long long collective(const Request& r) {
 
 void* shared_static(SharedSite* site) {
   Current c = t_current;
-  void* p = c.arena->place(site);
+  size_t placed = 0;
+  void* p = c.arena->place(site, &placed);
+  if (p != nullptr && placed == 0) return p;  // placed (and checked) by an earlier thread
   const DeviceConfig& d = settings().device;
-  const long long stat = static_cast<long long>(c.arena->static_bytes());
+  const long long stat = static_cast<long long>(placed);
   const long long dyn = static_cast<long long>(c.arena->dynamic_bytes());
-  std::string problem;
-  if (stat > d.smem_default) {
-    // ptxas rejects more than 48 KiB of static shared memory: only dynamic memory can opt in.
-    problem = "static shared memory reaches " + std::to_string(stat) + " bytes at " + site->decl + " (" +
-              site_str(Site{site->file, site->line, ""}) + "); CUDA allows at most " +
-              std::to_string(d.smem_default) + " (ptxas would reject the kernel)";
-  } else if (p == nullptr) {
-    problem = "shared-memory arena exhausted";
-  }
   c.exec->lock();
-  if (!problem.empty()) {
-    c.block->fail(problem);
+  if (p == nullptr) {
+    c.block->fail("shared-memory arena exhausted at " + std::string(site->decl));
+  } else if (stat > d.smem_default) {
+    // ptxas rejects more than 48 KiB of static shared memory: only dynamic memory can opt in.
+    c.block->fail("static shared memory reaches " + std::to_string(stat) + " bytes at " + site->decl + " (" +
+                  site_str(Site{site->file, site->line, ""}) + "); CUDA allows at most " +
+                  std::to_string(d.smem_default) + " (ptxas would reject the kernel)");
   } else if (stat + dyn > (c.kernel->max_dynamic_smem >= 0 ? d.smem_optin : d.smem_default)) {
     // Found only now that static + dynamic passes the per-block limit: the device would have
     // refused the launch, so it fails with the device's error (work done so far is not undone).

@@ -27,8 +27,10 @@ class Arena {
   // the kernel first reaches them.
   void begin_launch(size_t dynamic);
   void begin_block();  // poison every byte placed so far (allocations and guards)
-  // Address of the site's static allocation in this launch, placing (and poisoning) it on first use.
-  void* place(SharedSite* site);
+  // Address of the site's static allocation in this launch, placing (and poisoning) it on first use;
+  // *placed_total: the static bytes after this placement, 0 when the site was placed before.
+  // nullptr when the arena is full.
+  void* place(SharedSite* site, size_t* placed_total);
   void* dynamic(SharedSite* site);
   size_t static_bytes() const { return static_bytes_; }
   size_t dynamic_bytes() const { return dynamic_; }

@@ -2,6 +2,7 @@
 // sees unsynchronised shared/global accesses and AddressSanitizer sees overflows. Block's rules
 // are applied under one mutex; the schedule still orders the blocks.
 #include <condition_variable>
+#include <latch>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -21,10 +22,14 @@ class ThreadExecutor final : public Executor {
     cur.exec = this;
     std::vector<std::thread> threads;
     threads.reserve(block.size());
+    // All threads start the kernel together (not in creation order, one after the other), so their
+    // unsynchronised accesses overlap and ThreadSanitizer can see them.
+    std::latch start(block.size());
     for (int t = 0; t < block.size(); ++t) {
-      threads.emplace_back([this, &block, body, ctx, cur, t] {
+      threads.emplace_back([this, &block, &start, body, ctx, cur, t] {
         t_ctx = &block.ctx(t);
         t_current = cur;
+        start.arrive_and_wait();
         thread_main(block, body, ctx, t);
       });
     }

@@ -21,6 +21,13 @@ __global__ void poison(double* out) {
   out[blockIdx.x * 128 + 64 + threadIdx.x] = dyn[threadIdx.x];
 }
 
+// Missing __syncthreads between writing `tile` and reading a neighbour's entry: a data race.
+__global__ void missing_barrier(double* out) {
+  DT_SHARED(float, tile, [64]);
+  tile[threadIdx.x] = threadIdx.x;
+  out[threadIdx.x] = tile[(threadIdx.x + 1) % 64];  // @racy_read
+}
+
 __global__ void static_overflow(double*, int past) {
   DT_SHARED(float, tile, [32]);  // @overflow_tile
   DT_SHARED(int, after, [8]);
@@ -132,6 +139,7 @@ int limits(double* out) {
 int run_memory(const std::string& name, const double* in, long long n_in, double* out, long long capacity,
                long long arg) {
   if (name == "poison") DT_LAUNCH(poison, 2, 64, 64 * sizeof(float), 0)(out);
+  else if (name == "missing_barrier") DT_LAUNCH(missing_barrier, 1, 64, 0, 0)(out);
   else if (name == "static_overflow") DT_LAUNCH(static_overflow, 1, 32, 0, 0)(out, static_cast<int>(arg));
   else if (name == "dynamic_overflow") DT_LAUNCH(dynamic_overflow, 1, 32, arg * sizeof(int), 0)(out, static_cast<int>(arg));
   else if (name == "underflow") DT_LAUNCH(underflow, 1, 32, 0, 0)(out, static_cast<int>(arg));
