@@ -1,0 +1,109 @@
+// Per-instruction-set instances of the one micro-kernel template and the run-time dispatch (no torch).
+//
+// Each Wrap<M, N>::run below is the same dot_tile<V, M, N> inlined (flatten) into a function whose
+// target attribute picks the instruction set, so the AVX-512 code is the AVX2 source at 16 lanes.
+// Dispatch order: AVX-512F, else AVX2+FMA, else generic (the baseline ISA: SSE2 on x86-64).
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "dot_tile.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define DINOTOOLS_X86 1
+#endif
+
+namespace dinotools {
+namespace cpu {
+namespace {
+
+template <int M, int N>
+struct GenericTile {
+  __attribute__((flatten)) static void run(const float* const* q, const float* const* c, int64_t d, float* out) {
+    dot_tile<V4, M, N>(q, c, d, out);
+  }
+};
+
+#ifdef DINOTOOLS_X86
+template <int M, int N>
+struct Avx2Tile {
+  __attribute__((target("avx2,fma"), flatten)) static void run(const float* const* q, const float* const* c,
+                                                              int64_t d, float* out) {
+    dot_tile<V8, M, N>(q, c, d, out);
+  }
+};
+
+template <int M, int N>
+struct Avx512Tile {
+  __attribute__((target("avx512f"), flatten)) static void run(const float* const* q, const float* const* c,
+                                                             int64_t d, float* out) {
+    dot_tile<V16, M, N>(q, c, d, out);
+  }
+};
+#endif
+
+// NC per path: MQ*NC accumulators + NC candidates + 1 query must fit the register file
+// (16 xmm/ymm: 4x3; 32 zmm: 4x6).
+const TileSet& generic_tiles() {
+  static const TileSet s = make_tile_set<GenericTile, 4, 3>("generic");
+  return s;
+}
+
+struct Registry {
+  std::vector<const TileSet*> sets;  // what this CPU can run, best first
+  std::vector<const char*> names;
+  std::atomic<const TileSet*> active{nullptr};
+
+  Registry() {
+#ifdef DINOTOOLS_X86
+    __builtin_cpu_init();
+    // libgcc's checks include the OS enabling the register state (XCR0), not only CPUID.
+    if (__builtin_cpu_supports("avx512f")) {
+      static const TileSet avx512 = make_tile_set<Avx512Tile, 16, 6>("avx512");
+      sets.push_back(&avx512);
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      static const TileSet avx2 = make_tile_set<Avx2Tile, 8, 3>("avx2");
+      sets.push_back(&avx2);
+    }
+#endif
+    sets.push_back(&generic_tiles());
+    for (const TileSet* s : sets) names.push_back(s->name);
+    active.store(sets.front());
+  }
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+const TileSet& active_tiles() { return *registry().active.load(std::memory_order_relaxed); }
+
+const char* active_isa() { return active_tiles().name; }
+
+const char* const* available_isas(int* count) {
+  *count = static_cast<int>(registry().names.size());
+  return registry().names.data();
+}
+
+bool select_isa(const char* name) {
+  Registry& r = registry();
+  const std::string want(name);
+  if (want == "auto") {
+    r.active.store(r.sets.front());
+    return true;
+  }
+  for (const TileSet* s : r.sets) {
+    if (want == s->name) {
+      r.active.store(s);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace cpu
+}  // namespace dinotools
