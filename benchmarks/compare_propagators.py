@@ -14,7 +14,9 @@ is compared with a roofline bound measured in the same run.
 CPU rates: every round also times torch's fp32 ``matmul`` ([h*w x D] @ [D x 512], same threads) in
 its own worker, and each implementation's useful multiply-add rate (in-frame window slots x t x D,
 counted exactly) is divided by that round's matmul rate; ratios are medians over rounds, so on a
-shared machine they compare runs taken moments apart. ``fused-main`` is the CPU operator of
+shared machine they compare runs taken moments apart. ``x matmul`` compares wall-clock rates (the
+targets, meaningful on a quiet machine); ``x matmul/CPU-s`` compares MACs per CPU-second (process
+time), i.e. per-core efficiency, which stays readable when other jobs take the cores. ``fused-main`` is the CPU operator of
 ``--baseline-ref`` (default main) built beside this one (benchmarks/baseline_kernel.py), i.e.
 today's operator; ``fused@ISA`` forces the CPU kernel onto one instruction set (``--all-isas``).
 """
@@ -50,17 +52,11 @@ def _inputs(h, w, t, d, m, device, dtype):
 
 
 def useful_macs(h, w, t, d):
-    """Multiply-adds a windowed propagation cannot avoid: sum over queries of in-frame slots x t x D."""
-    import torch
+    """Multiply-adds a windowed propagation cannot avoid (see bench_propagate.useful_macs)."""
+    sys.path.insert(0, HERE)
+    from bench_propagate import useful_macs as count
 
-    from dinotools.ops.window import window_offsets
-
-    offsets, _, _ = window_offsets(h, w, float(SETTINGS["size"]), SETTINGS["shape"])
-    oy, ox = offsets[:, 0], offsets[:, 1]
-    rows_ok = ((torch.arange(h)[:, None] + oy[None]) >= 0) & ((torch.arange(h)[:, None] + oy[None]) < h)  # [h,K]
-    cols_ok = ((torch.arange(w)[:, None] + ox[None]) >= 0) & ((torch.arange(w)[:, None] + ox[None]) < w)  # [w,K]
-    inside = rows_ok.sum(0) * cols_ok.sum(0)  # [K] queries whose slot k lies inside the frame
-    return float(inside.sum()) * t * d
+    return count(h, w, t, d)
 
 
 def _cpu_callable(impl):
@@ -116,12 +112,13 @@ def worker(impl, h, w, t, d, m, repeats, threads):
         base = torch.cuda.memory_allocated()
     prop(*inputs, **SETTINGS)  # warm-up (also counts for the peak)
     sync()
-    times = []
+    times, cpu0 = [], time.process_time()
     for _ in range(repeats):
         start = time.perf_counter()
         prop(*inputs, **SETTINGS)
         sync()
         times.append(time.perf_counter() - start)
+    cpu_seconds = (time.process_time() - cpu0) / repeats
     if cuda:
         extra = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
@@ -129,6 +126,7 @@ def worker(impl, h, w, t, d, m, repeats, threads):
     out = {"seconds": statistics.median(times), "extra_mib": extra}
     if not cuda:
         out["gmacs"] = useful_macs(h, w, t, d) / out["seconds"] / 1e9
+        out["cpu_gmacs"] = useful_macs(h, w, t, d) / cpu_seconds / 1e9  # per CPU-second: per-core efficiency
     if impl.endswith("-bf16"):
         out["roofline_s"] = roofline_seconds(inputs, h, w, t, d, m)
     print(json.dumps(out))
@@ -140,20 +138,20 @@ def matmul_worker(rows, d, repeats):
 
     a, b = torch.randn(rows, d), torch.randn(d, MATMUL_N)
     a @ b  # warm-up
-    times = []
+    times, cpu0 = [], time.process_time()
     for _ in range(max(repeats, 3)):
         start = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
-    print(json.dumps({"seconds": seconds, "extra_mib": 0.0, "gmacs": rows * d * MATMUL_N / seconds / 1e9}))
+    seconds, macs = statistics.median(times), rows * d * MATMUL_N
+    cpu_seconds = (time.process_time() - cpu0) / len(times)
+    print(json.dumps({"seconds": seconds, "extra_mib": 0.0, "gmacs": macs / seconds / 1e9,
+                      "cpu_gmacs": macs / cpu_seconds / 1e9}))
 
 
 def roofline_seconds(inputs, h, w, t, d, m):
     """max(bytes that must be read / measured bandwidth, window MACs / measured bf16 matmul rate)."""
     import torch
-
-    from dinotools.ops.window import window_offsets
 
     def timed(fn, n=20):
         fn()
@@ -169,12 +167,7 @@ def roofline_seconds(inputs, h, w, t, d, m):
     bandwidth = 2 * buf.numel() / timed(lambda: dst.copy_(buf))
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     mac_rate = 8192**3 / timed(lambda: a @ a, 10)
-    offsets, _, _ = window_offsets(h, w, float(SETTINGS["size"]), SETTINGS["shape"])
-    oy, ox = offsets[:, 0], offsets[:, 1]
-    rows_ok = ((torch.arange(h)[:, None] + oy[None]) >= 0) & ((torch.arange(h)[:, None] + oy[None]) < h)  # [h,K]
-    cols_ok = ((torch.arange(w)[:, None] + ox[None]) >= 0) & ((torch.arange(w)[:, None] + ox[None]) < w)  # [w,K]
-    inside = rows_ok.sum(0) * cols_ok.sum(0)  # [K] queries whose slot k lies inside the frame
-    macs = float(inside.sum()) * t * d  # sum over queries of in-frame candidates x D
+    macs = useful_macs(h, w, t, d)  # sum over queries of in-frame candidates x D
     nbytes = sum(x.numel() * x.element_size() for x in inputs) + h * w * m * 4
     return max(nbytes / bandwidth, macs / mac_rate)
 
@@ -213,7 +206,7 @@ def run(args):
           f"median of {args.repeats} calls x {args.rounds} round(s); load average at each round's start: "
           f"{', '.join(f'{x:.1f}' for x in load)}; useful MACs {useful_macs(h, w, args.t, args.D):.3e}")
     print(f"{'implementation':>16} {'seconds':>9} {'extra MiB':>10} {'speed vs ref':>13} {'memory vs ref':>14} "
-          f"{'GMAC/s':>8} {'x matmul':>9}")
+          f"{'GMAC/s':>8} {'x matmul':>9} {'x matmul/CPU-s':>15}")
     med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in rows.items() if v}
     mm = rows.get("matmul", [])
     for impl, r in med.items():
@@ -222,8 +215,10 @@ def run(args):
         mem = f"1/{ref['extra_mib'] / max(r['extra_mib'], 1e-3):.0f}" if ref else "-"
         rate = f"{r['gmacs']:8.1f}" if "gmacs" in r else f"{'-':>8}"
         ratio = _round_ratio(rows[impl], mm, lambda a, b: a["gmacs"] / b["gmacs"]) if "gmacs" in r else None
+        cpu = _round_ratio(rows[impl], mm, lambda a, b: a["cpu_gmacs"] / b["cpu_gmacs"]) if "gmacs" in r else None
         print(f"{impl:>16} {r['seconds']:9.4f} {r['extra_mib']:10.1f} {speed:>13} {mem:>14} {rate} "
-              f"{f'{ratio:9.2f}' if ratio is not None else f'{chr(45):>9}'}")
+              f"{f'{ratio:9.2f}' if ratio is not None else f'{chr(45):>9}'} "
+              f"{f'{cpu:15.2f}' if cpu is not None else f'{chr(45):>15}'}")
     if "fused" in med and "torch" in med:
         print(f"fused CPU vs PyTorch windowed: {med['torch']['seconds'] / med['fused']['seconds']:.1f}x faster")
     if "fused" in rows and "fused-main" in rows:

@@ -12,21 +12,21 @@
 
 #include "vec.h"
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // as in vec.h: these vectors never cross a call boundary
+
 namespace dinotools {
 namespace cpu {
 
 constexpr int MQ_MAX = 4;   // queries per group (2 rows x 2 columns of the patch grid)
-constexpr int NC_MAX = 6;   // candidates per tile on the widest path (AVX-512: 4x6 accumulators)
-
-// out[a*nc + b] = <q[a], c[b]> for a < mq, b < nc (mq, nc fixed per instantiation).
-using TileFn = void (*)(const float* const* q, const float* const* c, int64_t d, float* out);
 
 // Per W floats of D: MQ query loads and NC candidate loads feed MQ*NC FMAs (4x3 on AVX2: 7 loads,
-// 12 FMAs, 16 registers). Whole D per call: splitting D into L1-sized chunks (accumulators carried
+// 12 FMAs, 16 registers). Whole D per tile: splitting D into L1-sized chunks (accumulators carried
 // in memory between chunks) measured no faster at D=1024, the L2 keeps up with these loads.
+// out[a*ldo + b] = <q[a], c[b]> for a < MQ, b < NC.
 template <class V, int MQ, int NC>
 __attribute__((always_inline)) inline void dot_tile(const float* const* q, const float* const* c, int64_t d,
-                                                    float* out) {
+                                                    float* out, int64_t ldo) {
   constexpr int W = lanes<V>();
   V r[MQ][NC];
   for (int a = 0; a < MQ; ++a)
@@ -44,39 +44,64 @@ __attribute__((always_inline)) inline void dot_tile(const float* const* q, const
     for (int b = 0; b < NC; ++b) {
       float s = hsum(r[a][b]);
       for (int64_t k = i; k < d; ++k) s += q[a][k] * c[b][k];  // D not a multiple of W
-      out[a * NC + b] = s;
+      out[a * ldo + b] = s;
     }
   }
 }
 
-// One instruction set's tiles: fn[mq][nc] for 1 <= mq <= MQ_MAX, 1 <= nc <= nc_max.
+// One tile of n < NC candidates (n known only at run time), dispatched to the matching instance.
+template <class V, int MQ, int N>
+__attribute__((always_inline)) inline void dot_tile_n(const float* const* q, const float* c0, int64_t n, int64_t d,
+                                                      float* out, int64_t ldo) {
+  if constexpr (N >= 1) {
+    if (n == N) {
+      const float* c[N];
+      for (int b = 0; b < N; ++b) c[b] = c0 + b * d;
+      dot_tile<V, MQ, N>(q, c, d, out, ldo);
+      return;
+    }
+    dot_tile_n<V, MQ, N - 1>(q, c0, n, d, out, ldo);
+  }
+}
+
+// out[a*n + v] = <q[a], c0 + v*d> for a < MQ, v < n: MQ queries against a run of n consecutive
+// candidates (one context row), in tiles of NC. A short last tile (fewer than NC/2 left) is merged
+// with the one before and split in two near-equal tiles: 1-candidate tiles are load-bound.
+template <class V, int MQ, int NC>
+__attribute__((always_inline)) inline void dot_band(const float* const* q, const float* c0, int64_t n, int64_t d,
+                                                    float* out) {
+  int64_t v = 0;
+  for (; v + NC <= n; v += NC) {
+    const float* c[NC];
+    for (int b = 0; b < NC; ++b) c[b] = c0 + (v + b) * d;
+    dot_tile<V, MQ, NC>(q, c, d, out + v, n);
+  }
+  int64_t rest = n - v;
+  if (rest > 0 && rest < NC / 2 && v >= NC) {
+    v -= NC;
+    rest += NC;
+    const int64_t first = (rest + 1) / 2;
+    dot_tile_n<V, MQ, NC>(q, c0 + v * d, first, d, out + v, n);
+    v += first;
+    rest -= first;
+  }
+  if (rest > 0) dot_tile_n<V, MQ, NC>(q, c0 + v * d, rest, d, out + v, n);
+}
+
+// out[a*n + v] = <q[a], c0 + v*d> for a < mq (fixed per instance), v < n.
+using BandFn = void (*)(const float* const* q, const float* c0, int64_t n, int64_t d, float* out);
+
+// One instruction set's band kernels: fn[mq] for 1 <= mq <= MQ_MAX.
 struct TileSet {
   const char* name;
   int lanes;  // W, floats per vector
-  int nc_max;
-  TileFn fn[MQ_MAX + 1][NC_MAX + 1];
+  BandFn fn[MQ_MAX + 1];
 };
 
-// Fills s.fn[m][n] for 1 <= m <= M, 1 <= n <= NC (row m from n = N down) with Wrap<m, n>::run;
-// Wrap carries the target attribute, so each instance is compiled for its instruction set.
-template <template <int, int> class Wrap, int NC, int M, int N>
-void fill_tiles(TileSet& s) {
-  if constexpr (M >= 1) {
-    if constexpr (N >= 1) {
-      s.fn[M][N] = &Wrap<M, N>::run;
-      fill_tiles<Wrap, NC, M, N - 1>(s);
-    } else {
-      fill_tiles<Wrap, NC, M - 1, NC>(s);
-    }
-  }
-}
-
-template <template <int, int> class Wrap, int W, int NC>
-TileSet make_tile_set(const char* name) {
-  static_assert(NC >= 1 && NC <= NC_MAX, "NC out of range");
-  TileSet s{name, W, NC, {}};
-  fill_tiles<Wrap, NC, MQ_MAX, NC>(s);
-  return s;
+// Wrap<m>::run carries the target attribute, so each instance is compiled for its instruction set.
+template <template <int> class Wrap>
+TileSet make_tile_set(const char* name, int lanes) {
+  return TileSet{name, lanes, {nullptr, &Wrap<1>::run, &Wrap<2>::run, &Wrap<3>::run, &Wrap<4>::run}};
 }
 
 // The instruction set in use (best the CPU supports unless overridden) and what this CPU can run.
@@ -89,3 +114,5 @@ bool select_isa(const char* name);
 
 }  // namespace cpu
 }  // namespace dinotools
+
+#pragma GCC diagnostic pop

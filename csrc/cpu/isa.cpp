@@ -1,6 +1,6 @@
 // Per-instruction-set instances of the one micro-kernel template and the run-time dispatch (no torch).
 //
-// Each Wrap<M, N>::run below is the same dot_tile<V, M, N> inlined (flatten) into a function whose
+// Each Wrap<M>::run below is the same dot_band<V, M, NC> inlined (flatten) into a function whose
 // target attribute picks the instruction set, so the AVX-512 code is the AVX2 source at 16 lanes.
 // Dispatch order: AVX-512F, else AVX2+FMA, else generic (the baseline ISA: SSE2 on x86-64).
 #include <atomic>
@@ -17,35 +17,35 @@ namespace dinotools {
 namespace cpu {
 namespace {
 
-template <int M, int N>
-struct GenericTile {
-  __attribute__((flatten)) static void run(const float* const* q, const float* const* c, int64_t d, float* out) {
-    dot_tile<V4, M, N>(q, c, d, out);
+// NC per path: MQ*NC accumulators + NC candidates + 1 query must fit the register file
+// (16 xmm/ymm: 4x3; 32 zmm: 4x6).
+template <int M>
+struct GenericBand {
+  __attribute__((flatten)) static void run(const float* const* q, const float* c0, int64_t n, int64_t d, float* out) {
+    dot_band<V4, M, 3>(q, c0, n, d, out);
   }
 };
 
 #ifdef DINOTOOLS_X86
-template <int M, int N>
-struct Avx2Tile {
-  __attribute__((target("avx2,fma"), flatten)) static void run(const float* const* q, const float* const* c,
+template <int M>
+struct Avx2Band {
+  __attribute__((target("avx2,fma"), flatten)) static void run(const float* const* q, const float* c0, int64_t n,
                                                               int64_t d, float* out) {
-    dot_tile<V8, M, N>(q, c, d, out);
+    dot_band<V8, M, 3>(q, c0, n, d, out);
   }
 };
 
-template <int M, int N>
-struct Avx512Tile {
-  __attribute__((target("avx512f"), flatten)) static void run(const float* const* q, const float* const* c,
+template <int M>
+struct Avx512Band {
+  __attribute__((target("avx512f"), flatten)) static void run(const float* const* q, const float* c0, int64_t n,
                                                              int64_t d, float* out) {
-    dot_tile<V16, M, N>(q, c, d, out);
+    dot_band<V16, M, 6>(q, c0, n, d, out);
   }
 };
 #endif
 
-// NC per path: MQ*NC accumulators + NC candidates + 1 query must fit the register file
-// (16 xmm/ymm: 4x3; 32 zmm: 4x6).
 const TileSet& generic_tiles() {
-  static const TileSet s = make_tile_set<GenericTile, 4, 3>("generic");
+  static const TileSet s = make_tile_set<GenericBand>("generic", 4);
   return s;
 }
 
@@ -59,11 +59,11 @@ struct Registry {
     __builtin_cpu_init();
     // libgcc's checks include the OS enabling the register state (XCR0), not only CPUID.
     if (__builtin_cpu_supports("avx512f")) {
-      static const TileSet avx512 = make_tile_set<Avx512Tile, 16, 6>("avx512");
+      static const TileSet avx512 = make_tile_set<Avx512Band>("avx512", 16);
       sets.push_back(&avx512);
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      static const TileSet avx2 = make_tile_set<Avx2Tile, 8, 3>("avx2");
+      static const TileSet avx2 = make_tile_set<Avx2Band>("avx2", 8);
       sets.push_back(&avx2);
     }
 #endif

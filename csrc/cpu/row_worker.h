@@ -62,14 +62,13 @@ struct Group {
   int64_t slot[MQ_MAX];       // their index in the item (top-k slot)
   int64_t lo[MQ_MAX], hi[MQ_MAX];
   int64_t vlo = 0, vhi = -1;  // union of the intervals
-  int64_t tiles = 0;          // ceil((vhi - vlo + 1) / nc_max)
 };
 
 class Worker {
  public:
   explicit Worker(const Problem& p) : p_(p), ldq_((p.d + 15) / 16 * 16 + 16) {
     qbuf_ = aligned_floats(ITEM_ROWS * p.w * ldq_);
-    res_.resize(static_cast<size_t>(GROUPS * p.w * MQ_MAX * NC_MAX));
+    res_.resize(static_cast<size_t>(MQ_MAX * p.w));
   }
 
   void run_item(int64_t item) {
@@ -84,8 +83,7 @@ class Worker {
     const int ry = p.win->ry;
     for (int64_t tau = 0; tau < p.t; ++tau) {
       for (int64_t u = std::max<int64_t>(0, i0_ - ry); u < std::min(p.h, i1_ + ry); ++u) {
-        const float* crow = p.ctx + ((tau * p.h + u) * p.w) * p.d;
-        for (int64_t j = 0; j < p.w; j += 2) score_columns(tau, u, j, crow);
+        for (int64_t j = 0; j < p.w; j += 2) score_columns(tau, u, j);
       }
     }
     for (int64_t q = 0; q < nq; ++q) mix(q);
@@ -111,49 +109,30 @@ class Worker {
       g.q[g.nm] = qbuf_.get() + g.slot[g.nm] * ldq_;
       ++g.nm;
     }
-    const int64_t nc = p.tiles->nc_max;
-    g.tiles = g.nm == 0 ? 0 : (g.vhi - g.vlo + nc) / nc;
   }
 
   // Scores of every group of column pair (j, j+1) against context row u of frame tau, pushed to
-  // top-k. Each group runs all its queries over the union of their intervals (the products
-  // outside a query's own interval, ~9% of those computed at the notebook shape, are dropped:
-  // cheaper than 1-3-query tiles, which are load-bound).
-  void score_columns(int64_t tau, int64_t u, int64_t j, const float* crow) {
+  // top-k. Each group runs all its queries over the union of their intervals in one kernel call
+  // (the products outside a query's own interval, ~9% of those computed at the notebook shape, are
+  // dropped: cheaper than 1-3-query tiles, which are load-bound). Most scores lose to the k-th so
+  // far, so a query's run is first tested as a whole against its threshold.
+  void score_columns(int64_t tau, int64_t u, int64_t j) {
     const Problem& p = p_;
-    const TileSet& ts = *p.tiles;
-    const int64_t d = p.d, nc_max = ts.nc_max;
-    Group g[GROUPS];
-    int64_t tiles = 0;
-    for (int64_t gi = 0; gi < GROUPS; ++gi) {
-      make_group(g[gi], u, i0_ + 2 * gi, j);
-      tiles = std::max(tiles, g[gi].tiles);
-    }
-    if (tiles == 0) return;
-    const float* cand[NC_MAX];
-    // Groups take turns tile by tile, so a candidate one group loaded is still in L1 for the next.
-    for (int64_t ti = 0; ti < tiles; ++ti) {
-      for (int64_t gi = 0; gi < GROUPS; ++gi) {
-        const Group& gr = g[gi];
-        if (ti >= gr.tiles) continue;
-        const int64_t v = gr.vlo + ti * nc_max;
-        const int nc = static_cast<int>(std::min(nc_max, gr.vhi + 1 - v));
-        for (int b = 0; b < nc; ++b) cand[b] = crow + (v + b) * d;
-        ts.fn[gr.nm][nc](gr.q, cand, d, res_.data() + (gi * p.w + ti) * MQ_MAX * NC_MAX);
-      }
-    }
     const int64_t id0 = (tau * p.h + u) * p.w;
+    float* res = res_.data();
     for (int64_t gi = 0; gi < GROUPS; ++gi) {
-      const Group& gr = g[gi];
-      for (int64_t ti = 0; ti < gr.tiles; ++ti) {
-        const int64_t v = gr.vlo + ti * nc_max;
-        const int64_t nc = std::min(nc_max, gr.vhi + 1 - v);
-        const float* res = res_.data() + (gi * p.w + ti) * MQ_MAX * NC_MAX;
-        for (int a = 0; a < gr.nm; ++a) {
-          for (int64_t b = 0; b < nc; ++b) {
-            if (v + b >= gr.lo[a] && v + b <= gr.hi[a]) topk_.push(gr.slot[a], res[a * nc + b], id0 + v + b);
-          }
-        }
+      Group g;
+      make_group(g, u, i0_ + 2 * gi, j);
+      if (g.nm == 0) continue;
+      const int64_t n = g.vhi - g.vlo + 1;
+      p.tiles->fn[g.nm](g.q, p.ctx + (id0 + g.vlo) * p.d, n, p.d, res);
+      for (int a = 0; a < g.nm; ++a) {
+        const float* s = res + a * n - g.vlo;  // s[v] for v in [lo, hi]
+        const float thr = topk_.threshold(g.slot[a]);
+        float best = -std::numeric_limits<float>::infinity();
+        for (int64_t v = g.lo[a]; v <= g.hi[a]; ++v) best = std::max(best, s[v]);
+        if (!(best >= thr)) continue;  // (NaN scores never enter the top-k: push() drops them)
+        for (int64_t v = g.lo[a]; v <= g.hi[a]; ++v) topk_.push(g.slot[a], s[v], id0 + v);
       }
     }
   }
@@ -189,7 +168,7 @@ class Worker {
   const Problem& p_;
   const int64_t ldq_;  // padded query stride: 64-byte rows, +64 bytes so rows spread over L1 sets
   std::unique_ptr<float[], FreeDeleter> qbuf_;  // [ITEM_ROWS*w, ldq]
-  std::vector<float> res_;                      // [GROUPS, w tiles, MQ_MAX*NC_MAX] finished scores
+  std::vector<float> res_;                      // [nm, band] scores of one group's kernel call
   RunningTopK topk_;
   int64_t i0_ = 0, i1_ = 0;
 };

@@ -34,6 +34,8 @@ class RunningTopK {
     insert(q, v, id);
   }
 
+  // Scores below this cannot enter query q's top-k (-inf until k scores were seen).
+  float threshold(int64_t q) const { return thr_[q]; }
   int64_t size(int64_t q) const { return size_[q]; }
   const float* values(int64_t q) const { return val_.data() + q * cap_; }
   const int64_t* ids(int64_t q) const { return id_.data() + q * cap_; }
