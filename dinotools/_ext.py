@@ -34,11 +34,15 @@ else:
         LOAD_ERROR = f"dinotools._C could not be loaded ({type(exc).__name__}: {exc})"
 
 
-def cpu_isas() -> list[str]:
-    """Instruction sets the CPU kernel can use on this machine, best first (``[]`` without the extension)."""
+def cpu_isas(layout_checks: bool = False) -> list[str]:
+    """Instruction sets the CPU kernel can use on this machine, best first (``[]`` without the extension).
+
+    ``layout_checks`` adds the test-only ``avx512-layout``: the AVX-512 path's source and tile shape
+    compiled for the baseline instruction set, so a CPU without AVX-512 can still check its logic.
+    """
     if not HAS_EXT or not hasattr(torch.ops.dinotools, "cpu_isas"):
         return []
-    return list(torch.ops.dinotools.cpu_isas())
+    return list(torch.ops.dinotools.cpu_isas(layout_checks))
 
 
 def cpu_isa() -> str:
@@ -47,8 +51,8 @@ def cpu_isa() -> str:
 
 
 def set_cpu_isa(name: str) -> None:
-    """Make the CPU kernel use ``name`` (one of ``cpu_isas()``, or ``"auto"`` for the best)."""
-    choices = cpu_isas()
+    """Make the CPU kernel use ``name`` (one of ``cpu_isas(True)``, or ``"auto"`` for the best)."""
+    choices = cpu_isas(layout_checks=True)
     if name != "auto" and name not in choices:
         raise ConfigError(f"CPU instruction set {name!r} is not available here; choose one of "
                           f"{', '.join(choices + ['auto'])}")

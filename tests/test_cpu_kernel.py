@@ -24,7 +24,7 @@ if _ext.HAS_EXT:
 REFERENCE = DensePropagator()
 
 
-@pytest.fixture(params=_ext.cpu_isas() or ["none"])
+@pytest.fixture(params=_ext.cpu_isas(layout_checks=True) or ["none"])
 def isa(request):
     """Runs the test with the CPU kernel forced onto one path, then restores the automatic choice."""
     _ext.set_cpu_isa(request.param)
@@ -32,14 +32,16 @@ def isa(request):
     _ext.set_cpu_isa("auto")
 
 
-# Beyond test_ops.RANDOM_CASES: D around the vector widths (1, 7, 17: tails after 4/8/16 lanes), odd
-# h and w (partial 2x2 groups and work items), M=1 and M=255, k far above the candidates.
+# Beyond test_ops.RANDOM_CASES: D around the vector widths (1, 7, 17, 33: tails after 4/8/16 lanes),
+# odd h and w (partial 2x2 groups and 4-row work items), M=1 and M=255, k far above, equal to and
+# just above the number of candidates, one-row frames.
 EDGE_CASES = [
     (9, 11, 3, 1, 3, 2, "circle", 5, 0.2),
     (13, 7, 2, 7, 1, 3, "square", 4, 0.3),
     (6, 15, 2, 17, 255, 4.5, "circle", 6, 0.1),
     (5, 5, 4, 33, 2, 100, "circle", 10**6, 0.5),
     (1, 9, 2, 16, 3, 2, "square", 3, 0.2),
+    (1, 5, 1, 4, 2, 1, "square", 3, 0.5),  # k equals the candidates inside, exceeds them at the ends
 ]
 
 
@@ -136,6 +138,15 @@ def test_unknown_instruction_set_is_named():
     with pytest.raises(ConfigError, match="avx1024"):
         _ext.set_cpu_isa("avx1024")
     assert _ext.cpu_isa() == _ext.cpu_isas()[0]  # unchanged: the best path
+
+
+def test_auto_picks_the_best_runnable_path_never_the_layout_check():
+    isas = _ext.cpu_isas()
+    assert isas[-1] == "generic" and "avx512-layout" not in isas
+    assert _ext.cpu_isas(layout_checks=True) == isas + ["avx512-layout"]
+    _ext.set_cpu_isa("avx512-layout")
+    _ext.set_cpu_isa("auto")
+    assert _ext.cpu_isa() == isas[0]
 
 
 def _run_with_env(value, code):

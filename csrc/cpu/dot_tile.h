@@ -94,21 +94,21 @@ using BandFn = void (*)(const float* const* q, const float* c0, int64_t n, int64
 // One instruction set's band kernels: fn[mq] for 1 <= mq <= MQ_MAX.
 struct TileSet {
   const char* name;
-  int lanes;  // W, floats per vector
   BandFn fn[MQ_MAX + 1];
 };
 
 // Wrap<m>::run carries the target attribute, so each instance is compiled for its instruction set.
 template <template <int> class Wrap>
-TileSet make_tile_set(const char* name, int lanes) {
-  return TileSet{name, lanes, {nullptr, &Wrap<1>::run, &Wrap<2>::run, &Wrap<3>::run, &Wrap<4>::run}};
+TileSet make_tile_set(const char* name) {
+  return TileSet{name, {nullptr, &Wrap<1>::run, &Wrap<2>::run, &Wrap<3>::run, &Wrap<4>::run}};
 }
 
 // The instruction set in use (best the CPU supports unless overridden) and what this CPU can run.
 const TileSet& active_tiles();
 const char* active_isa();
-// Names this CPU and build can run, best first (always ends with "generic").
-const char* const* available_isas(int* count);
+// Names this CPU and build can run, best first (ends with "generic"); with layout_checks, also the
+// test-only "avx512-layout" (the AVX-512 source at 16 lanes compiled for the baseline ISA).
+const char* const* available_isas(int* count, bool layout_checks = false);
 // "auto" or one of available_isas(); false (and nothing changed) for anything else.
 bool select_isa(const char* name);
 

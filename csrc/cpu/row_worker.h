@@ -6,11 +6,13 @@
 // - a work item is ITEM_ROWS query rows; its queries are copied once into a 64-byte-aligned scratch
 //   whose row stride is padded so a group's 4 query vectors fall in different L1 sets;
 // - for each context frame and row u, groups of 2x2 queries walk along u: the candidates a group
-//   needs form a band of ~2r+2 vectors that slides one group at a time, so it stays in L2 while
-//   the group's 4 query vectors (16 KB) stay in L1, and every candidate loaded into a register
-//   serves up to 4 queries;
-// - each finished score inside the query's window goes straight into that query's running top-k
-//   (no score buffer, no extra passes), and the item ends with the softmax-weighted sum.
+//   needs form a band of ~2r+2 vectors (~104 KB) that slides two columns per group, so it stays in
+//   L2 (reused by ~13 consecutive groups) while each candidate loaded into a register serves the
+//   group's 4 queries (4x3 tiles: 7 loads per 12 FMAs on AVX2);
+// - a group's scores against one row (at most 4 x w floats) go straight to the queries' running
+//   top-k (no score buffer, no extra passes), and the item ends with the softmax-weighted sum.
+// Threads (topk_propagate_kernel.cpp) take items in row order, so concurrent items share most of
+// their context rows in L3.
 #pragma once
 
 #include <algorithm>

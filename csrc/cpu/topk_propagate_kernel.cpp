@@ -52,16 +52,16 @@ at::Tensor topk_propagate_cpu(const at::Tensor& current, const at::Tensor& conte
 
 std::string cpu_isa_op() { return active_isa(); }
 
-std::vector<std::string> cpu_isas_op() {
+std::vector<std::string> cpu_isas_op(bool layout_checks) {
   int n = 0;
-  const char* const* names = available_isas(&n);
+  const char* const* names = available_isas(&n, layout_checks);
   return std::vector<std::string>(names, names + n);
 }
 
 void cpu_set_isa_op(const std::string& name) {
   if (select_isa(name.c_str())) return;
   std::string avail;
-  for (const std::string& s : cpu_isas_op()) avail += (avail.empty() ? "" : ", ") + s;
+  for (const std::string& s : cpu_isas_op(true)) avail += (avail.empty() ? "" : ", ") + s;
   TORCH_CHECK(false, "cpu_set_isa: '", name, "' is not an instruction set this CPU and build can run (", avail,
               ", or auto)");
 }
@@ -80,7 +80,7 @@ TORCH_LIBRARY_IMPL(dinotools, CPU, m) { m.impl("topk_propagate", &dinotools::cpu
 // (dinotools/_ext.py reads DINOTOOLS_CPU_ISA through dinotools/_env.py).
 TORCH_LIBRARY_FRAGMENT(dinotools, m) {
   m.def("cpu_isa() -> str", &dinotools::cpu::cpu_isa_op);
-  m.def("cpu_isas() -> str[]", &dinotools::cpu::cpu_isas_op);
+  m.def("cpu_isas(bool layout_checks=False) -> str[]", &dinotools::cpu::cpu_isas_op);
   m.def("cpu_set_isa(str name) -> ()", &dinotools::cpu::cpu_set_isa_op);
   m.def("cpu_threads_used() -> int", &dinotools::cpu::cpu_threads_used);
 }

@@ -35,7 +35,7 @@ __attribute__((always_inline)) inline V load(const float* p) {
 }
 
 template <class Half, class V>
-__attribute__((always_inline)) inline Half fold(V v) {
+__attribute__((always_inline)) inline Half fold(const V& v) {
   Half lo, hi;
   std::memcpy(&lo, &v, sizeof(Half));
   std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(Half), sizeof(Half));
@@ -44,9 +44,9 @@ __attribute__((always_inline)) inline Half fold(V v) {
 
 // Horizontal sum by halving (16 -> 8 -> 4 lanes, then a fixed pairwise order): every ISA path sums
 // the lanes of a vector in the same tree, so paths differ only by the lane count.
-__attribute__((always_inline)) inline float hsum(V4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
-__attribute__((always_inline)) inline float hsum(V8 v) { return hsum(fold<V4>(v)); }
-__attribute__((always_inline)) inline float hsum(V16 v) { return hsum(fold<V8>(v)); }
+__attribute__((always_inline)) inline float hsum(const V4& v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+__attribute__((always_inline)) inline float hsum(const V8& v) { return hsum(fold<V4>(v)); }
+__attribute__((always_inline)) inline float hsum(const V16& v) { return hsum(fold<V8>(v)); }
 
 }  // namespace cpu
 }  // namespace dinotools
