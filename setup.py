@@ -8,6 +8,7 @@ compiles with -O0 -g.
 import glob
 import os
 import runpy
+import sys
 
 from setuptools import find_packages, setup
 
@@ -31,6 +32,10 @@ def extensions():
     use_cuda = not flag("DINOTOOLS_NO_CUDA") and (flag("DINOTOOLS_FORCE_CUDA") or cuda_found)
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
     cxx = ["-O0", "-g"] if debug else ["-O3"]
+    # OpenMP: without it at::parallel_for in the CPU kernel compiles to a serial loop. The extension
+    # binds to the libgomp torch already loaded (same soname), so torch.set_num_threads applies.
+    openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
+    cxx += openmp
     macros = []
     if use_cuda:
         sources += sorted(glob.glob("csrc/cuda/*.cu") + glob.glob("csrc/cuda/*.cpp"))
@@ -45,10 +50,10 @@ def extensions():
         extra["nvcc"] = ["-O0", "-g"] if debug else nvcc
     print(
         f"dinotools build: torch {torch.__version__}, cuda torch={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "
-        f"building CUDA={use_cuda}, debug={debug}, sources={sources}"
+        f"building CUDA={use_cuda}, debug={debug}, openmp={bool(openmp)}, sources={sources}"
     )
-    ext = ext_cls("dinotools._C", sources, extra_compile_args=extra, define_macros=macros, include_dirs=[
-        os.path.join(HERE, "csrc")])
+    ext = ext_cls("dinotools._C", sources, extra_compile_args=extra, extra_link_args=openmp, define_macros=macros,
+                  include_dirs=[os.path.join(HERE, "csrc")])
     return [ext], {"build_ext": BuildExtension}
 
 

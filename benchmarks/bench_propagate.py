@@ -19,6 +19,18 @@ def make_inputs(grid, t, d, m, device="cpu", seed=0):
     return cur.to(device), ctx.to(device), probs.to(device)
 
 
+def useful_macs(h, w, t, d):
+    """Multiply-adds a windowed propagation cannot avoid: sum over queries of in-frame slots x t x D."""
+    from dinotools.ops.window import window_offsets
+
+    offsets, _, _ = window_offsets(h, w, float(SETTINGS["size"]), SETTINGS["shape"])
+    oy, ox = offsets[:, 0], offsets[:, 1]
+    rows_ok = ((torch.arange(h)[:, None] + oy[None]) >= 0) & ((torch.arange(h)[:, None] + oy[None]) < h)  # [h,K]
+    cols_ok = ((torch.arange(w)[:, None] + ox[None]) >= 0) & ((torch.arange(w)[:, None] + ox[None]) < w)  # [w,K]
+    inside = rows_ok.sum(0) * cols_ok.sum(0)  # [K] queries whose slot k lies inside the frame
+    return float(inside.sum()) * t * d
+
+
 def make_propagator(impl):
     """The propagator for an implementation name; NotImplementedError (asv: skip) when unavailable."""
     from dinotools.propagators import DensePropagator, FusedPropagator, WindowPropagator, fused_available
@@ -97,3 +109,63 @@ class PropagateCudaMemory:
         return (torch.cuda.max_memory_allocated() - base) / 2**20
 
     track_cuda_peak_mib.unit = "MiB"
+
+
+def _cpu_isas():
+    try:
+        from dinotools import _ext
+
+        return _ext.cpu_isas() or ["none"]
+    except Exception:  # noqa: BLE001 - asv imports this file to list benchmarks: never fail here
+        return ["none"]
+
+
+class CpuKernel:
+    """The fused CPU kernel on each instruction set this machine runs (notebook window, t=8), and its
+    useful multiply-add rate as a fraction of torch's fp32 matmul rate measured in the same setup."""
+
+    params = (_cpu_isas(), ["30x54"], [384, 1024])
+    param_names = ["isa", "grid", "D"]
+    timeout = 300
+    number = 1
+    repeat = (1, 3, 20.0)
+
+    def setup(self, isa, grid, d):
+        from dinotools import _ext
+
+        if isa not in _ext.cpu_isas():
+            raise NotImplementedError("dinotools._C is not built")
+        _ext.set_cpu_isa(isa)
+        self.inputs = make_inputs(grid, 8, d, 5)
+        self.prop = make_propagator("fused")
+        self.prop(*self.inputs, **SETTINGS)  # warm-up
+
+    def teardown(self, isa, grid, d):
+        from dinotools import _ext
+
+        if _ext.cpu_isas():
+            _ext.set_cpu_isa("auto")
+
+    def time_fused_cpu(self, isa, grid, d):
+        self.prop(*self.inputs, **SETTINGS)
+
+    def track_fraction_of_matmul_rate(self, isa, grid, d):
+        import time
+
+        h, w = GRIDS[grid]
+        a, b = torch.randn(h * w, d), torch.randn(d, 512)
+
+        def best(fn, n=3):
+            fn()
+            times = []
+            for _ in range(n):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+            return min(times)
+
+        kernel = useful_macs(h, w, 8, d) / best(lambda: self.prop(*self.inputs, **SETTINGS))
+        matmul = h * w * d * 512 / best(lambda: a @ b)
+        return kernel / matmul
+
+    track_fraction_of_matmul_rate.unit = "x matmul"

@@ -14,6 +14,7 @@ def env_str(name: str, default: str = "") -> str:
 
 
 DISABLE_EXT = "DINOTOOLS_DISABLE_EXT"  # ignore a built dinotools._C (forces the PyTorch path)
+CPU_ISA = "DINOTOOLS_CPU_ISA"  # CPU kernel instruction set: auto (default), avx512, avx2, generic
 WEIGHTS_DIR = "DINOTOOLS_WEIGHTS"  # folder searched for backbone weight files
 REQUIRE_SAM2 = "DINOTOOLS_REQUIRE_SAM2"  # tests: with CI=true, fail (not skip) when SAM 2 is not installed
 DINOV3_LOCATION = "DINOV3_LOCATION"  # local clone of the DINOv3 repository (torch.hub, as the notebook)

@@ -196,6 +196,11 @@ def cmd_info() -> int:
         fused = hasattr(torch.ops.dinotools, "topk_propagate")
         devices = "CPU" + (" + CUDA" if _ext.CUDA_BUILT else " only (built without CUDA)")
         print(f"compiled operator dinotools._C: loaded; fused propagation: {'yes' if fused else 'no'} ({devices})")
+        if _ext.cpu_isas():
+            print(f"CPU kernel: {_ext.cpu_isa()} (available here: {', '.join(_ext.cpu_isas())}); runs on "
+                  f"{_ext.cpu_threads_probe()} of torch's {torch.get_num_threads()} threads")
+        if _ext.ISA_ERROR:
+            print(f"  -> {_ext.ISA_ERROR}")
     else:
         print(f"compiled operator dinotools._C: NOT available: {_ext.LOAD_ERROR}")
         print(f"  -> propagator 'auto' uses the PyTorch implementation; {_ext.BUILD_HINT}")

@@ -32,6 +32,16 @@ def parse_dtype(dtype) -> torch.dtype:
     raise ConfigError(f"dtype must be one of fp32, bf16, fp16 (or the torch dtype), got {dtype!r}")
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16), so that oneDNN's bf16
+    linear layers are faster than fp32 ones rather than emulated; False when torch cannot tell."""
+    try:
+        caps = torch._C._cpu._get_cpu_capability()  # private, hence the guard
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
 def parse_device(device) -> torch.device:
     """``None``/"auto" -> cuda when available else cpu; anything else as torch.device."""
     if device is None or device == "auto":
