@@ -32,6 +32,7 @@ BUILTINS = {
     },
     "tracker": {
         "label-propagation": "dinotools.trackers.label_propagation:LabelPropagationTracker",
+        "points": "dinotools.trackers.points:PointTracker",
     },
 }
 

@@ -1,0 +1,113 @@
+"""Batched local matching of point templates against a feature map: soft-argmax positions with sub-patch refinement.
+
+Positions are in patch units: ``(u, v)`` = (column, row), the centre of patch (row i, column j) is
+``(j, i)``. Every query has its own template and its own search centre; all queries are matched
+at once (no Python loop over queries), in chunks that bound the temporary memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+CHUNK_ELEMENTS = 1 << 23  # floats of temporaries per chunk of queries (32 MiB): big enough to feed bmm
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """How one query is matched.
+
+    ``radius``: the search window is the ``(2r+1)^2`` patches nearest the centre that lie inside
+    the grid (shifted inwards at the borders, so every query has the same number of candidates).
+    ``topk``/``temperature``: coarse position = softmax(sim / temperature)-weighted mean of the
+    ``topk`` best cells. ``refine_scale``: the window's similarity is upsampled bicubically by this
+    factor and a second soft-argmax (``refine_temperature``) over the sub-cells within
+    ``refine_radius`` patches of the coarse position gives the final position (1 = no refinement).
+    """
+
+    radius: int = 4
+    topk: int = 4
+    temperature: float = 0.05
+    refine_scale: int = 4
+    refine_radius: float = 1.0
+    refine_temperature: float = 0.02
+
+
+def sample_features(features: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Bilinear sample of ``features [h,w,D]`` at ``pos [n,2]`` (u, v), clamped to the grid -> ``[n,D]``."""
+    h, w, d = features.shape
+    u = pos[:, 0].clamp(0, w - 1)
+    v = pos[:, 1].clamp(0, h - 1)
+    u0 = u.floor().clamp(max=max(w - 2, 0)).long()
+    v0 = v.floor().clamp(max=max(h - 2, 0)).long()
+    u1, v1 = (u0 + 1).clamp(max=w - 1), (v0 + 1).clamp(max=h - 1)
+    fu, fv = (u - u0).unsqueeze(1), (v - v0).unsqueeze(1)  # [n,1]
+    flat = features.reshape(h * w, d)
+    top = flat[v0 * w + u0] * (1 - fu) + flat[v0 * w + u1] * fu
+    bottom = flat[v1 * w + u0] * (1 - fu) + flat[v1 * w + u1] * fu
+    return top * (1 - fv) + bottom * fv
+
+
+def _window(centres: torch.Tensor, radius: int, h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Top-left cell ``(ox, oy)`` (each ``[n]`` long) and size ``(sy, sx)`` of every query's window."""
+    sy, sx = min(2 * radius + 1, h), min(2 * radius + 1, w)
+    c = torch.nan_to_num(centres, nan=0.0).round().long()
+    ox = (c[:, 0] - radius).clamp(0, w - sx)
+    oy = (c[:, 1] - radius).clamp(0, h - sy)
+    return ox, oy, sy, sx
+
+
+def local_match(
+    templates: torch.Tensor, features: torch.Tensor, centres: torch.Tensor, cfg: MatchConfig
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Match ``templates [n,D]`` in ``features [h,w,D]`` around ``centres [n,2]`` (u, v).
+
+    Both inputs should be L2-normalised (similarities are dot products). Returns
+    ``(positions [n,2] float32 (u, v), scores [n])``; a score is the largest (upsampled)
+    similarity near the final position, the evidence that the point is there at all.
+    """
+    h, w, d = features.shape
+    n = templates.shape[0]
+    pos = features.new_empty(n, 2)
+    score = features.new_empty(n)
+    if n == 0:
+        return pos, score
+    _, _, sy, sx = _window(centres[:1], cfg.radius, h, w)
+    up_cells = ((sy - 1) * cfg.refine_scale + 1) * ((sx - 1) * cfg.refine_scale + 1)
+    chunk = max(1, CHUNK_ELEMENTS // (sy * sx * (d + 1) + 2 * up_cells))
+    flat = features.reshape(h * w, d)
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        pos[a:b], score[a:b] = _match_chunk(templates[a:b], flat, h, w, centres[a:b], cfg)
+    return pos, score
+
+
+def _match_chunk(tmpl, flat, h, w, centres, cfg: MatchConfig):
+    ox, oy, sy, sx = _window(centres, cfg.radius, h, w)
+    dev = flat.device
+    gy, gx = torch.meshgrid(torch.arange(sy, device=dev), torch.arange(sx, device=dev), indexing="ij")
+    gy, gx = gy.reshape(-1), gx.reshape(-1)  # [K] window cells, row-major
+    index = (oy[:, None] + gy) * w + (ox[:, None] + gx)  # [c,K]
+    sim = torch.bmm(flat[index], tmpl.to(flat.dtype).unsqueeze(2)).squeeze(2)  # [c,K]
+    kk = min(cfg.topk, sim.shape[1])
+    vals, best = sim.topk(kk, dim=1)  # [c,kk]
+    wts = torch.softmax(vals / cfg.temperature, dim=1)
+    cell = torch.stack([gx[best], gy[best]], dim=2).to(sim.dtype)  # [c,kk,2] (x, y) inside the window
+    coarse = (wts.unsqueeze(2) * cell).sum(1)  # [c,2] window coordinates
+    origin = torch.stack([ox, oy], dim=1).to(sim.dtype)
+    if cfg.refine_scale <= 1:
+        return origin + coarse, vals[:, 0]
+    s = cfg.refine_scale
+    uy, ux = (sy - 1) * s + 1, (sx - 1) * s + 1
+    # align_corners: sub-cell (i, j) sits exactly at window coordinates (j/s, i/s), so cells keep their values.
+    up = F.interpolate(sim.view(-1, 1, sy, sx), size=(uy, ux), mode="bicubic", align_corners=True)
+    up = up.view(-1, uy * ux)  # [c,U]
+    suby = torch.arange(uy, device=dev, dtype=sim.dtype).repeat_interleave(ux) / s  # [U]
+    subx = torch.arange(ux, device=dev, dtype=sim.dtype).repeat(uy) / s
+    near = (subx - coarse[:, :1]) ** 2 + (suby - coarse[:, 1:]) ** 2 <= cfg.refine_radius ** 2  # [c,U]
+    up = up.masked_fill(~near, -torch.inf)
+    wts = torch.softmax(up / cfg.refine_temperature, dim=1)
+    fine = torch.stack([(wts * subx).sum(1), (wts * suby).sum(1)], dim=1)
+    return origin + fine, up.amax(dim=1)
