@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--hide-occluded", action="store_true", help="overlay: hide occluded points (default: rings)")
     io.add_argument("--overwrite", action="store_true", help="replace an existing --output/--overlay file")
     comp = p.add_argument_group("components")
-    comp.add_argument("--backbone", default="vitl16", help="backbone name (default vitl16; `baseline` needs no weights)")
+    comp.add_argument("--backbone", default="vitl16", help="backbone (default vitl16; `baseline` needs no weights)")
     comp.add_argument("--weights", help="backbone weights file or folder (default: discover)")
     comp.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="backbone compute dtype")
     comp.add_argument("--backbone-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--temperature", type=float, help="coarse soft-argmax temperature")
     tp.add_argument("--shifts", type=int, help="features at shifts x shifts sub-patch offsets (shifts^2 backbone runs)")
     tp.add_argument("--refine-scale", type=int, help="similarity upsampling for sub-patch refinement (1: off)")
-    tp.add_argument("--refine-radius", type=float, help="refinement radius, patches")
+    tp.add_argument("--refine-radius", type=float, help="refinement radius, grid cells")
     tp.add_argument("--refine-temperature", type=float, help="refinement soft-argmax temperature")
     tp.add_argument("--sim-threshold", type=float, help="occluded below this cosine similarity")
     tp.add_argument("--fb-threshold", type=float, help="forward-backward tolerance, patches (inf: off)")
@@ -173,8 +173,6 @@ def _one_line(exc: Exception, args) -> Optional[str]:
 
 
 def _run(args, partial: list) -> int:
-    from .points_run import run_points
-
     if (args.frames is None) == (args.video is None):
         raise UserError("give exactly one of --frames DIR or --video FILE")
     if (args.queries is None) == (args.grid is None):
@@ -195,6 +193,7 @@ def _run(args, partial: list) -> int:
             raise UserError("--overlay and --output must be different files")
     from .io.frames import open_frames
     from .io.queries import grid_queries, read_queries
+    from .points_run import run_points
 
     source = open_frames(args.frames or args.video)
     size = first_frame_size(source)

@@ -13,7 +13,8 @@ from .points_loop import track_points
 from .report import Progress, RunReport
 
 
-def run_points(tracker, source, queries: np.ndarray, frame_size, args, notes: List[str]) -> Tuple[PointTracks, RunReport]:
+def run_points(tracker, source, queries: np.ndarray, frame_size, args,
+               notes: List[str]) -> Tuple[PointTracks, RunReport]:
     """Track ``queries [N,3]`` through ``source`` and write ``args.output`` (and ``args.overlay``).
 
     The tracks are gathered in ``[N,T,2]`` arrays (the output itself; the tracker's state stays

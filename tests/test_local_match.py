@@ -26,7 +26,8 @@ def _naive_sample(features, u, v):
 
 
 def _naive_coarse(tmpl, features, centre, radius, topk, temperature):
-    """Window of the (2r+1)^2 cells nearest the centre inside the grid; softmax over the top-k; float64 loops."""
+    """Window of the (2r+1)^2 cells nearest the centre inside the grid; softmax over the top-k that lie
+    within 1.5 cells of the best; float64 loops."""
     h, w, _ = features.shape
     sy, sx = min(2 * radius + 1, h), min(2 * radius + 1, w)
     cx, cy = int(round(centre[0])), int(round(centre[1]))
@@ -34,6 +35,8 @@ def _naive_coarse(tmpl, features, centre, radius, topk, temperature):
     cells = [(oy + i, ox + j) for i in range(sy) for j in range(sx)]
     sims = np.array([features[y, x] @ tmpl for y, x in cells])
     order = np.argsort(-sims, kind="stable")[:topk]
+    by, bx = cells[order[0]]
+    order = [k for k in order if (cells[k][0] - by) ** 2 + (cells[k][1] - bx) ** 2 <= 1.5 ** 2]  # next to the best
     wts = np.exp((sims[order] - sims[order].max()) / temperature)
     wts /= wts.sum()
     pos = sum(wt * np.array([cells[k][1], cells[k][0]], float) for wt, k in zip(wts, order))

@@ -14,7 +14,8 @@ import numpy as np
 
 
 def zero_motion(queries: np.ndarray, num_frames: int) -> Tuple[np.ndarray, np.ndarray]:
-    """``queries [N,3]`` (t, x, y) -> (``tracks [N,T,2]`` the query point on every frame, ``occluded [N,T]`` all False)."""
+    """``queries [N,3]`` (t, x, y) -> (``tracks [N,T,2]``: the query point on every frame, ``occluded [N,T]``:
+    all False)."""
     q = np.asarray(queries, dtype=np.float64)
     tracks = np.broadcast_to(q[:, None, 1:], (len(q), num_frames, 2)).copy()
     return tracks, np.zeros((len(q), num_frames), bool)

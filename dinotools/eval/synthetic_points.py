@@ -90,49 +90,55 @@ class PointSequence:
         return self.frames.shape[1], self.frames.shape[2]
 
 
-def _smooth(rng, t: np.ndarray, amplitude: float) -> np.ndarray:
-    """A random smooth curve over ``t`` (in [0, 1]) starting at 0, within about +-amplitude."""
-    f, phase = rng.uniform(0.3, 1.2), rng.uniform(0, 2 * np.pi)
-    a = rng.uniform(0.5, 1.0) * amplitude * rng.choice([-1, 1])
-    return a * (np.sin(2 * np.pi * f * t + phase) - np.sin(phase))
+def _smooth(rng, n: int, speed: float) -> np.ndarray:
+    """A random smooth curve over frames ``0..n-1``: starts at 0, changes by at most ``speed`` per frame
+    (a sinusoid with a period of 40-120 frames, so its amplitude is ``speed * period / 2pi``)."""
+    period, phase = rng.uniform(40, 120), rng.uniform(0, 2 * np.pi)
+    a = rng.uniform(0.5, 1.0) * speed * period / (2 * np.pi) * rng.choice([-1, 1])
+    t = np.arange(n)
+    return a * (np.sin(2 * np.pi * t / period + phase) - np.sin(phase))
 
 
 def _camera(rng, n: int, size, src_size, motion: float) -> List[Warp]:
     """``n`` warps of an ``(H, W)`` frame into a source of ``src_size``: smooth in t, identity-like at t=0."""
     h, w = size
     sh, sw = src_size
-    t = np.linspace(0, 1, n)
-    shift = np.stack([_smooth(rng, t, 0.12 * motion * sw), _smooth(rng, t, 0.12 * motion * sh)], 1)
-    angle = _smooth(rng, t, np.deg2rad(8) * motion)
-    zoom = np.exp(_smooth(rng, t, 0.15 * motion))
-    persp = np.stack([_smooth(rng, t, 2e-4 * motion), _smooth(rng, t, 2e-4 * motion)], 1)
-    # Three travelling waves of displacement; the Lipschitz bound 3 * 4px * 2pi / (0.6 * long side)
-    # stays below 0.5 for any frame size, so p + d(p) is invertible.
+    r = 0.5 * np.hypot(h, w)  # frame corner distance: rotation, zoom and perspective move it the most
+    # Per-frame speeds at motion=1: shift 2-5 px, rotation and zoom up to ~1 px at the corners.
+    shift = np.stack([_smooth(rng, n, rng.uniform(2, 5) * motion), _smooth(rng, n, rng.uniform(1, 3) * motion)], 1)
+    angle = _smooth(rng, n, 1.0 * motion / r)
+    zoom = np.exp(_smooth(rng, n, 1.0 * motion / r))
+    persp = np.stack([_smooth(rng, n, 0.5 * motion / r ** 2), _smooth(rng, n, 0.5 * motion / r ** 2)], 1)
+    # Three travelling waves of displacement, their Lipschitz bound kept <= 0.5 so that p + d(p)
+    # is invertible (and the inverse's fixed-point iteration converges fast).
     direction = rng.uniform(0, 2 * np.pi, size=3)
     length = rng.uniform(0.6, 1.2, size=3) * max(h, w)  # wavelengths, pixels
     waves = np.stack([np.cos(direction), np.sin(direction)], 1) * (2 * np.pi / length)[:, None]
     amps = rng.uniform(-4, 4, size=(3, 2)) * motion / np.sqrt(2)
-    phase0, speed = rng.uniform(0, 2 * np.pi, size=3), rng.uniform(-3, 3, size=3)
+    bound = np.sum(np.linalg.norm(amps, axis=1) * np.linalg.norm(waves, axis=1))
+    amps *= min(1.0, 0.5 / max(bound, 1e-12))  # large `motion`: keep the deformation invertible
+    phase0, speed = rng.uniform(0, 2 * np.pi, size=3), rng.uniform(-0.1, 0.1, size=3)  # radians per frame
     to_centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1.0]])
     warps = []
     for i in range(n):
         c, s = np.cos(angle[i]) / zoom[i], np.sin(angle[i]) / zoom[i]
         rot = np.array([[c, -s, 0], [s, c, 0], [persp[i, 0], persp[i, 1], 1.0]])
         place = np.array([[1, 0, sw / 2 + shift[i, 0]], [0, 1, sh / 2 + shift[i, 1]], [0, 0, 1.0]])
-        envelope = np.sin(0.5 * np.pi * t[i])  # no deformation at frame 0, growing smoothly
-        warps.append(Warp(place @ rot @ to_centre, amps * envelope, waves, phase0 + speed * t[i]))
+        envelope = 1 - np.exp(-i / 10)  # no deformation at frame 0, growing smoothly
+        warps.append(Warp(place @ rot @ to_centre, amps * envelope, waves, phase0 + speed * i))
     return warps
 
 
-def _occluders(rng, count: int, size, n: int, texture_source: np.ndarray) -> List[Occluder]:
+def _occluders(rng, count: int, size, texture_source: np.ndarray) -> List[Occluder]:
     h, w = size
     out = []
     for i in range(count):
         kind = "disc" if i % 2 == 0 else "box"
-        half = rng.uniform(0.06, 0.12, size=2) * min(h, w)
+        half = rng.uniform(0.08, 0.16, size=2) * min(h, w)
         half[1] = half[0] if kind == "disc" else half[1]
         start = rng.uniform([0.1 * w, 0.1 * h], [0.9 * w, 0.9 * h])
-        end = rng.uniform([0.1 * w, 0.1 * h], [0.9 * w, 0.9 * h])
+        heading = rng.uniform(0, 2 * np.pi)
+        velocity = rng.uniform(1, 4) * np.array([np.cos(heading), np.sin(heading)])  # pixels per frame
         bh, bw = int(np.ceil(2 * half[1])) + 1, int(np.ceil(2 * half[0])) + 1
         th, tw = texture_source.shape[:2]
         y0, x0 = rng.integers(0, max(th - bh, 1)), rng.integers(0, max(tw - bw, 1))
@@ -140,7 +146,7 @@ def _occluders(rng, count: int, size, n: int, texture_source: np.ndarray) -> Lis
         patch = cv2.resize(patch, (bw, bh)) if patch.shape[:2] != (bh, bw) else patch
         # Flipped and hue-rolled: real image content, but not a copy of what it hides.
         tex = np.ascontiguousarray(np.roll(patch[::-1, ::-1], 1, axis=2)).astype(np.uint8)
-        out.append(Occluder(kind, start, (end - start) / max(n - 1, 1), half, tex))
+        out.append(Occluder(kind, start, velocity, half, tex))
     return out
 
 
@@ -173,7 +179,7 @@ def make_sequence(
     num_frames: int = 24,
     size: Tuple[int, int] = (240, 320),
     num_points: int = 256,
-    num_occluders: int = 2,
+    num_occluders: int = 3,
     motion: float = 1.0,
     noise: float = 2.0,
     seed: int = 0,
@@ -193,9 +199,9 @@ def make_sequence(
     source = cv2.resize(image, (src_w, src_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     source = source.astype(np.float32)
     warps = _camera(rng, num_frames, size, (src_h, src_w), motion)
-    occluders = _occluders(rng, num_occluders, size, num_frames,
+    occluders = _occluders(rng, num_occluders, size,
                            image if occluder_image is None else occluder_image)
-    gain = 1 + _smooth(rng, np.linspace(0, 1, num_frames), 0.06)  # slow exposure change
+    gain = 1 + _smooth(rng, num_frames, 0.005)  # slow exposure change
     frames = np.empty((num_frames, h, w, 3), np.uint8)
     for t, warp in enumerate(warps):
         frame = render(warp, source, size) * gain[t] + rng.normal(0, noise, size=(h, w, 3))

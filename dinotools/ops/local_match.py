@@ -6,6 +6,7 @@ at once (no Python loop over queries), in chunks that bound the temporary memory
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -13,18 +14,19 @@ import torch
 import torch.nn.functional as F
 
 CHUNK_ELEMENTS = 1 << 23  # floats of temporaries per chunk of queries (32 MiB): big enough to feed bmm
+NEIGHBOURHOOD = 1.5  # cells: the top-k candidates farther than this from the best one are left out
 
 
 @dataclass(frozen=True)
 class MatchConfig:
     """How one query is matched.
 
-    ``radius``: the search window is the ``(2r+1)^2`` patches nearest the centre that lie inside
+    ``radius``: the search window is the ``(2r+1)^2`` cells nearest the centre that lie inside
     the grid (shifted inwards at the borders, so every query has the same number of candidates).
     ``topk``/``temperature``: coarse position = softmax(sim / temperature)-weighted mean of the
-    ``topk`` best cells. ``refine_scale``: the window's similarity is upsampled bicubically by this
-    factor and a second soft-argmax (``refine_temperature``) over the sub-cells within
-    ``refine_radius`` patches of the coarse position gives the final position (1 = no refinement).
+    ``topk`` best cells, of those within ``NEIGHBOURHOOD`` cells of the best one. ``refine_scale``: the similarity near the coarse position is upsampled
+    bicubically by this factor and a second soft-argmax (``refine_temperature``) over the
+    sub-cells within ``refine_radius`` cells of it gives the final position (1 = no refinement).
     """
 
     radius: int = 4
@@ -75,7 +77,8 @@ def local_match(
     if n == 0:
         return pos, score
     _, _, sy, sx = _window(centres[:1], cfg.radius, h, w)
-    up_cells = ((sy - 1) * cfg.refine_scale + 1) * ((sx - 1) * cfg.refine_scale + 1)
+    side = 2 * (math.ceil(cfg.refine_radius + 0.5) + 1) * cfg.refine_scale + 1
+    up_cells = side * side
     chunk = max(1, CHUNK_ELEMENTS // (sy * sx * (d + 1) + 2 * up_cells))
     flat = features.reshape(h * w, d)
     for a in range(0, n, chunk):
@@ -92,22 +95,47 @@ def _match_chunk(tmpl, flat, h, w, centres, cfg: MatchConfig):
     index = (oy[:, None] + gy) * w + (ox[:, None] + gx)  # [c,K]
     sim = torch.bmm(flat[index], tmpl.to(flat.dtype).unsqueeze(2)).squeeze(2)  # [c,K]
     kk = min(cfg.topk, sim.shape[1])
-    vals, best = sim.topk(kk, dim=1)  # [c,kk]
-    wts = torch.softmax(vals / cfg.temperature, dim=1)
+    vals, best = sim.topk(kk, dim=1)  # [c,kk], best first
     cell = torch.stack([gx[best], gy[best]], dim=2).to(sim.dtype)  # [c,kk,2] (x, y) inside the window
+    # Only candidates next to the best cell vote: on repetitive texture the runners-up can sit on
+    # another peak, and averaging two peaks lands between them, on neither.
+    apart = ((cell - cell[:, :1]) ** 2).sum(2) > NEIGHBOURHOOD ** 2  # [c,kk]
+    wts = torch.softmax((vals / cfg.temperature).masked_fill(apart, -torch.inf), dim=1)
     coarse = (wts.unsqueeze(2) * cell).sum(1)  # [c,2] window coordinates
     origin = torch.stack([ox, oy], dim=1).to(sim.dtype)
     if cfg.refine_scale <= 1:
         return origin + coarse, vals[:, 0]
-    s = cfg.refine_scale
-    uy, ux = (sy - 1) * s + 1, (sx - 1) * s + 1
-    # align_corners: sub-cell (i, j) sits exactly at window coordinates (j/s, i/s), so cells keep their values.
-    up = F.interpolate(sim.view(-1, 1, sy, sx), size=(uy, ux), mode="bicubic", align_corners=True)
-    up = up.view(-1, uy * ux)  # [c,U]
-    suby = torch.arange(uy, device=dev, dtype=sim.dtype).repeat_interleave(ux) / s  # [U]
-    subx = torch.arange(ux, device=dev, dtype=sim.dtype).repeat(uy) / s
-    near = (subx - coarse[:, :1]) ** 2 + (suby - coarse[:, 1:]) ** 2 <= cfg.refine_radius ** 2  # [c,U]
+    fine, score = _refine(sim.view(-1, sy, sx), coarse, cfg)
+    return origin + fine, score
+
+
+def _refine(sim: torch.Tensor, coarse: torch.Tensor, cfg: MatchConfig) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Local soft-argmax on the bicubically upsampled similarity near the coarse position.
+
+    ``sim [c,sy,sx]`` (one window per query), ``coarse [c,2]`` (x, y) window coordinates ->
+    (``[c,2]`` refined window coordinates, ``[c]`` the largest upsampled similarity there). Only a
+    patch of cells around the coarse position is upsampled: the sub-cells within ``refine_radius``
+    plus the two cells of support bicubic interpolation reads on each side.
+    """
+    c, sy, sx = sim.shape
+    s, dev, dt = cfg.refine_scale, sim.device, sim.dtype
+    half = math.ceil(cfg.refine_radius + 0.5) + 1
+    my, mx = min(2 * half + 1, sy), min(2 * half + 1, sx)
+    rc = coarse.round().long()
+    ox = (rc[:, 0] - half).clamp(0, sx - mx)  # [c] the patch's first cell, inside the window
+    oy = (rc[:, 1] - half).clamp(0, sy - my)
+    gy = torch.arange(my, device=dev)
+    gx = torch.arange(mx, device=dev)
+    index = ((oy[:, None, None] + gy[:, None]) * sx + (ox[:, None, None] + gx)).view(c, -1)  # [c,my*mx]
+    local = sim.reshape(c, sy * sx).gather(1, index).view(c, 1, my, mx)
+    uy, ux = (my - 1) * s + 1, (mx - 1) * s + 1
+    # align_corners: sub-cell (i, j) sits exactly at patch coordinates (j/s, i/s), so cells keep their values.
+    up = F.interpolate(local, size=(uy, ux), mode="bicubic", align_corners=True).view(c, uy * ux)
+    suby = torch.arange(uy, device=dev, dtype=dt).repeat_interleave(ux) / s  # [U]
+    subx = torch.arange(ux, device=dev, dtype=dt).repeat(uy) / s
+    rel = coarse - torch.stack([ox, oy], dim=1).to(dt)  # [c,2] coarse position in patch coordinates
+    near = (subx - rel[:, :1]) ** 2 + (suby - rel[:, 1:]) ** 2 <= cfg.refine_radius ** 2  # [c,U]
     up = up.masked_fill(~near, -torch.inf)
     wts = torch.softmax(up / cfg.refine_temperature, dim=1)
-    fine = torch.stack([(wts * subx).sum(1), (wts * suby).sum(1)], dim=1)
-    return origin + fine, up.amax(dim=1)
+    fine = torch.stack([(wts * subx).sum(1), (wts * suby).sum(1)], dim=1) + torch.stack([ox, oy], dim=1).to(dt)
+    return fine, up.amax(dim=1)

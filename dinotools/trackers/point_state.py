@@ -56,6 +56,12 @@ class PointState:
     def started(self) -> bool:
         return self.prev_features is not None
 
+    def inside(self, uv: torch.Tensor) -> torch.Tensor:
+        """``uv [n,2]`` grid units -> ``[n]`` bool: inside the frame (``0 <= x < W``, ``0 <= y < H``)."""
+        h, w = self.grid
+        u, v = uv[:, 0] + self.offset, uv[:, 1] + self.offset
+        return (u >= 0) & (u < w) & (v >= 0) & (v < h)
+
     def to_grid(self, xy: torch.Tensor) -> torch.Tensor:
         """``xy [n,2]`` pixels -> ``[n,2]`` grid units (the patches cover the whole resized frame)."""
         (hh, ww), (h, w) = self.frame_size, self.grid

@@ -20,6 +20,7 @@ from ..ops.local_match import MatchConfig, local_match, sample_features
 from ..preprocess import preprocess as default_preprocess
 from ..registry import create_backbone
 from .point_state import PointResult, PointState
+from .scene_motion import scene_motion
 
 
 def _check(cond: bool, message: str) -> None:
@@ -37,12 +38,17 @@ class PointTracker:
             the input frame's pixels.
         radius: search window half-size in patches around the last position.
         topk, temperature: candidates of the coarse soft-argmax and its softmax temperature.
-        refine_scale, refine_radius, refine_temperature: sub-patch refinement (``MatchConfig``);
-            ``refine_scale=1`` turns it off.
+        refine_scale, refine_radius, refine_temperature: sub-cell refinement (``MatchConfig``;
+            the radius in grid cells); ``refine_scale=1`` turns it off.
         sim_threshold: a point whose best similarity falls below this is occluded.
         fb_threshold: forward-backward tolerance in patches (``inf`` turns the check off).
         template_update: weight of the feature at the last visible position blended into the
             query's template (0 = match the query frame's feature only).
+        motion_bins: occluded points move with the median motion of the visible points in their cell of
+            a ``motion_bins x motion_bins`` partition of the frame; a point this motion carries
+            out of the frame is occluded (see ``scene_motion``).
+        predict: centre the next search where the scene's latest motion would carry each point
+            (constant velocity), instead of at its last position.
         shifts: features at ``shifts x shifts`` sub-patch offsets: the backbone also runs on copies
             of the frame shifted by multiples of ``patch_size / shifts`` pixels and the outputs
             interleave into a grid ``shifts`` times denser (``shifts**2`` backbone passes). A
@@ -60,7 +66,7 @@ class PointTracker:
         backbone="baseline",
         *,
         short_side: Optional[int] = 480,
-        radius: int = 4,
+        radius: int = 2,
         topk: int = 4,
         temperature: float = 0.05,
         refine_scale: int = 4,
@@ -69,6 +75,8 @@ class PointTracker:
         sim_threshold: float = 0.5,
         fb_threshold: float = 1.0,
         template_update: float = 0.0,
+        motion_bins: int = 4,
+        predict: bool = True,
         shifts: int = 1,
         center: bool = True,
         device="cpu",
@@ -82,9 +90,11 @@ class PointTracker:
                f"refine_scale must be an int >= 1, got {refine_scale!r}")
         # A sub-cell lies within sqrt(2)/2 sub-cells of any point: a smaller radius could select none.
         _check(refine_radius >= math.sqrt(0.5) / refine_scale,
-               f"refine_radius must be >= {math.sqrt(0.5) / refine_scale:.3f} patches, got {refine_radius!r}")
+               f"refine_radius must be >= {math.sqrt(0.5) / refine_scale:.3f} cells, got {refine_radius!r}")
         _check(-1 <= sim_threshold <= 1, f"sim_threshold is a cosine similarity in [-1, 1], got {sim_threshold!r}")
         _check(fb_threshold > 0, f"fb_threshold must be > 0 (inf: no check), got {fb_threshold!r}")
+        _check(isinstance(motion_bins, int) and motion_bins >= 1,
+               f"motion_bins must be an int >= 1, got {motion_bins!r}")
         _check(isinstance(shifts, int) and shifts >= 1, f"shifts must be an int >= 1, got {shifts!r}")
         _check(0 <= template_update <= 1, f"template_update must be in [0, 1], got {template_update!r}")
         self.device = torch.device(device)
@@ -92,13 +102,15 @@ class PointTracker:
             backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))
         self.backbone = backbone
         self.short_side = short_side
-        # Radii are given in patches; matching works in grid cells (1/shifts of a patch).
-        self.match = MatchConfig(radius * shifts, topk, float(temperature), refine_scale,
-                                 float(refine_radius) * shifts, float(refine_temperature))
+        # The search radius is given in patches (it is about motion); matching works in grid cells.
+        self.match = MatchConfig(radius * shifts, topk, float(temperature), refine_scale, float(refine_radius),
+                                 float(refine_temperature))
         self.sim_threshold, self.fb_threshold = float(sim_threshold), float(fb_threshold)
         self.template_update = float(template_update)
         self.center = bool(center)
         self.shifts = shifts
+        self.motion_bins = motion_bins
+        self.predict = bool(predict)
 
     # features -----------------------------------------------------------------------------
     def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
@@ -209,12 +221,22 @@ class PointTracker:
             found = F.normalize(sample_features(features, pos), dim=1)
             back, _ = local_match(found, state.prev_features, pos, self.match)
             consistent = (back - prev_pos).norm(dim=1) <= self.fb_threshold * self.shifts
-            visible &= consistent | ~was_visible  # no reference after an occlusion: the threshold decides
-        # Occluded points follow the scene: the median motion of the points visible in both frames.
+            visible &= consistent | ~was_visible  # after an occlusion there is nothing to match back to
         both = visible & was_visible
-        motion = (pos[both] - prev_pos[both]).median(dim=0).values if both.any() else pos.new_zeros(2)
-        state.centre[idx] = torch.where(visible[:, None], pos, state.centre[idx] + motion)
-        state.pos[idx] = pos
+        field = scene_motion(prev_pos[both], pos[both] - prev_pos[both], state.grid, self.motion_bins)
+        # Where the visible points around it carry each point. An occluded point (or a lost one: a
+        # failed check says the match is not the point) is put there; one carried out of the frame
+        # is out of view (its match can only sit on the border).
+        carried = prev_pos + field(prev_pos)
+        if math.isfinite(self.fb_threshold):
+            # Coming back from an occlusion: the match must be where the scene carried the point.
+            near = (pos - carried).norm(dim=1) <= self.fb_threshold * self.shifts
+            visible &= was_visible | near
+        visible &= state.inside(carried)
+        found = torch.where(visible[:, None], pos, carried)
+        state.pos[idx] = found
+        # The next search is centred where the scene's motion would carry the point (constant velocity).
+        state.centre[idx] = found + field(found) if self.predict else found
         state.visible[idx] = visible
         if self.template_update > 0 and visible.any():
             keep = idx[visible]
