@@ -113,3 +113,27 @@ def test_window_larger_than_grid_and_empty_input():
     assert pos.tolist() == [[2.0, 1.0]] and score.item() == pytest.approx(1.0)
     pos, score = local_match(tmpl[:0], feats, torch.zeros(0, 2), MatchConfig())
     assert pos.shape == (0, 2) and score.shape == (0,)
+
+
+def test_separable_bicubic_equals_interpolate():
+    from dinotools.ops.local_match import _bicubic_matrix
+
+    x = torch.randn(3, 5, 7, dtype=torch.float64)
+    ref = F.interpolate(x[:, None], size=(4 * 4 + 1, 6 * 4 + 1), mode="bicubic", align_corners=True)[:, 0]
+    got = _bicubic_matrix(5, 4, "cpu", torch.float64) @ x @ _bicubic_matrix(7, 4, "cpu", torch.float64).T
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("radius,grid", [(1, (7, 9)), (2, (12, 30)), (3, (5, 40)), (6, (9, 11))])
+def test_window_similarity_equals_direct_dot_products(radius, grid):
+    from dinotools.ops.local_match import _window, window_similarity
+
+    rng = np.random.default_rng(radius)
+    feats = torch.tensor(rng.normal(size=grid + (6,)))
+    tmpl = torch.tensor(rng.normal(size=(70, 6)))
+    centres = torch.tensor(rng.uniform(-3, max(grid) + 3, size=(70, 2)))
+    ox, oy, sy, sx = _window(centres, radius, *grid)
+    sim = window_similarity(tmpl, feats, ox, oy, sy, sx)
+    for i in range(70):
+        window = feats[oy[i]:oy[i] + sy, ox[i]:ox[i] + sx].reshape(-1, 6)
+        torch.testing.assert_close(sim[i], window @ tmpl[i], rtol=0, atol=1e-12)

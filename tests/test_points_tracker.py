@@ -44,11 +44,12 @@ def test_registered():
     assert isinstance(tracker, PointTracker)
 
 
-def test_follows_a_translation(device):
+@pytest.mark.parametrize("template_update", [0.0, 0.5])
+def test_follows_a_translation(device, template_update):
     frames = _translating()
     rng = np.random.default_rng(0)
     q = np.stack([np.zeros(40), rng.uniform(20, 100, 40), rng.uniform(20, 70, 40)], 1)
-    xy, vis = _run(_tracker(device), frames, q)
+    xy, vis = _run(_tracker(device, template_update=template_update), frames, q)
     truth = q[:, None, 1:] + np.arange(6)[None, :, None] * np.array([2, 1])
     err = np.linalg.norm(xy - truth, axis=-1)
     assert np.median(err[:, 5]) < 1.5 and np.mean(err[:, 5] < 4) > 0.85, np.median(err, axis=0)
@@ -159,3 +160,21 @@ def test_bad_input():
         list(tracker.track(frames + [np.zeros((64, 128, 3), np.uint8)], np.array([[0, 5.0, 5.0]])))
     with pytest.raises(dinotools.errors.ConfigError, match="shifts"):
         PointTracker(ColorStatsBackbone(), shifts=0)
+
+
+def test_scene_motion_field_by_hand():
+    from dinotools.trackers.scene_motion import scene_motion
+
+    # A 10x10 grid in 2x2 cells. Top-left cell: motions (1,0), (2,0), (9,9) -> median (2, 0) per coordinate.
+    # Bottom-right cell: one point only -> the overall median. Overall medians (lower): x of
+    # [1, 2, 9, 5] -> 2, y of [0, 0, 9, 5] -> 0.
+    points = torch.tensor([[1.0, 1.0], [2.0, 3.0], [4.0, 4.0], [8.0, 8.0]])
+    motion = torch.tensor([[1.0, 0.0], [2.0, 0.0], [9.0, 9.0], [5.0, 5.0]])
+    field = scene_motion(points, motion, (10, 10), bins=2)
+    at = torch.tensor([[0.5, 0.5], [9.0, 9.0], [9.0, 0.0]])
+    assert field(at).tolist() == [[2.0, 0.0], [2.0, 0.0], [2.0, 0.0]]
+    many = torch.tensor([[6.0, 1.0]] * 3 + [[1.0, 1.0]] * 3)
+    field = scene_motion(many, torch.tensor([[0.0, 3.0], [0.0, 1.0], [0.0, 2.0]] + [[4.0, 4.0]] * 3), (10, 10), 2)
+    assert field(torch.tensor([[7.0, 2.0], [0.0, 0.0]])).tolist() == [[0.0, 2.0], [4.0, 4.0]]
+    none = scene_motion(torch.zeros(0, 2), torch.zeros(0, 2), (10, 10))
+    assert none(torch.ones(3, 2)).tolist() == [[0.0, 0.0]] * 3

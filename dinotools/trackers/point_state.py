@@ -26,12 +26,13 @@ class PointResult:
 class PointState:
     """Everything that changes while one video is tracked; its size depends on N, never on the video length.
 
-    Positions are in grid units (``dinotools.ops.local_match``; a grid cell is a patch, or a
-    fraction of one with sub-patch shifts). ``anchor`` holds each query's
-    feature from its query frame, ``template`` what is matched (the anchor, or the anchor blended
-    with the feature at the last visible position). ``centre`` is where the next search is
-    centred: the last position while visible, moved with the scene's motion while occluded.
-    ``prev_features`` (the last frame's features) serve the forward-backward check.
+    Positions are in grid units (``dinotools.ops.local_match``; a cell is a patch, or a fraction of
+    one with sub-patch shifts). ``anchor`` holds each query's feature from its query frame,
+    ``template`` what is matched (the anchor, or the anchor blended with the feature at the last
+    visible position). ``pos`` is the position reported for the last frame (the match, or where the
+    scene carried an occluded point); ``centre`` is where the next search is centred (``pos`` moved
+    on by the scene's latest motion, or ``pos`` itself without ``predict``). ``prev_features`` (the
+    last frame's features) serve the forward-backward check.
     """
 
     queries: torch.Tensor  # [N,3] float64 (t, x, y) in pixels

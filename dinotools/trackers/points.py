@@ -1,10 +1,12 @@
-"""Zero-shot point tracker: each query's patch feature matched frame by frame in a window around its last position.
+"""Zero-shot point tracker: each query's patch feature matched frame by frame near the point's predicted position.
 
-Per frame and query (all queries at once): top-k soft-argmax of the template's similarity in a
-``(2r+1)^2`` window around the last position, refined by a local soft-argmax on the bicubically
-upsampled similarity; visible when the similarity clears ``sim_threshold`` and the found point,
-matched back into the previous frame, lands within ``fb_threshold`` patches of where it was.
-Streams: the state holds one frame's features and a few vectors per query.
+Per frame and query (all queries at once, ``dinotools.ops.local_match``): top-k soft-argmax of the
+template's similarity in a ``(2r+1)^2`` window around the predicted position, refined by a local
+soft-argmax on the bicubically upsampled similarity. Visible when the similarity clears
+``sim_threshold`` and the found point, matched back into the previous frame, lands within
+``fb_threshold`` patches of where it was (after an occlusion: of where the scene carried it).
+Occluded points move with the visible points around them (``scene_motion``). Streams: the state
+holds one frame's features and a few vectors per query.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ class PointTracker:
         short_side: frames resized so their short side is this (rounded up to the patch size)
             before the backbone; ``None`` keeps the frame size. Positions are always reported in
             the input frame's pixels.
-        radius: search window half-size in patches around the last position.
+        radius: search window half-size in patches around the predicted position.
         topk, temperature: candidates of the coarse soft-argmax and its softmax temperature.
         refine_scale, refine_radius, refine_temperature: sub-cell refinement (``MatchConfig``;
             the radius in grid cells); ``refine_scale=1`` turns it off.
@@ -176,7 +178,8 @@ class PointTracker:
                              f"{state.frame_size[0]}: all frames must have the same size")
         tracked = state.active.nonzero().squeeze(1)  # queries whose frame came before this one
         if tracked.numel():
-            self._track(state, features, tracked)
+            # All of them (the usual case): a slice, so that no [N,D] template copy is made.
+            self._track(state, features, slice(None) if tracked.numel() == state.num_queries else tracked)
         new = (state.queries[:, 0] == index).to(self.device).nonzero().squeeze(1)
         if new.numel():
             self._activate(state, features, new)
@@ -212,7 +215,8 @@ class PointTracker:
         state.visible[new] = True
         state.active[new] = True
 
-    def _track(self, state: PointState, features: torch.Tensor, idx: torch.Tensor) -> None:
+    def _track(self, state: PointState, features: torch.Tensor, idx) -> None:
+        """Match the queries ``idx`` (an index tensor, or ``slice(None)`` for all) in this frame."""
         prev_pos, was_visible = state.pos[idx], state.visible[idx]
         pos, score = local_match(state.template[idx], features, state.centre[idx], self.match)
         visible = score >= self.sim_threshold
@@ -239,7 +243,7 @@ class PointTracker:
         state.centre[idx] = found + field(found) if self.predict else found
         state.visible[idx] = visible
         if self.template_update > 0 and visible.any():
-            keep = idx[visible]
+            keep = visible.nonzero().squeeze(1) if isinstance(idx, slice) else idx[visible]
             recent = F.normalize(sample_features(features, pos[visible]), dim=1)
             blend = (1 - self.template_update) * state.anchor[keep] + self.template_update * recent
             state.template[keep] = F.normalize(blend, dim=1)
