@@ -33,6 +33,7 @@ BUILTINS = {
     },
     "tracker": {
         "label-propagation": "dinotools.trackers.label_propagation:LabelPropagationTracker",
+        "points": "dinotools.trackers.points:PointTracker",
     },
     "refiner": {
         "nearest": "dinotools.refiners.nearest:NearestRefiner",
