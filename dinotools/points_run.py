@@ -10,7 +10,7 @@ from .engine import default_workers
 from .io.tracks import PointTracks, write_tracks
 from .io.trails import TrailWriter
 from .points_loop import track_points
-from .report import Progress, RunReport
+from .report import RunReport, progress_bar
 
 
 def run_points(tracker, source, queries: np.ndarray, frame_size, args,
@@ -28,7 +28,7 @@ def run_points(tracker, source, queries: np.ndarray, frame_size, args,
     if args.prefetch > 0:
         report.extra["backbone_workers"] = args.backbone_workers or default_workers(tracker)
     overlay = TrailWriter(args.overlay, n, trail=args.trail, hide_occluded=args.hide_occluded) if args.overlay else None
-    bar = Progress(len(names), enabled=not args.no_progress)
+    bar = progress_bar(len(names), enabled=not args.no_progress)
     done = 0
     results = track_points(tracker, source, queries, batch_size=args.batch_size, prefetch=args.prefetch,
                            workers=args.backbone_workers, stats=report, with_frames=True)
@@ -42,7 +42,7 @@ def run_points(tracker, source, queries: np.ndarray, frame_size, args,
                 overlay.write(frame, res.xy, res.visible)
             done = res.index + 1
             report.frame_done()
-            bar.update(done)
+            bar.update(done - bar.n)
     except BaseException:
         results.close()
         if done:
