@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dinotools.errors import ConfigError
+from dinotools.errors import ConfigError, InputError
+from dinotools.refiners import guided as guided_mod
 from dinotools.refiners import BilinearRefiner, first_argmax
 from dinotools.refiners._filters import bilinear_source, box_mean, box_mean_torch, downsample, solve3
 from dinotools.refiners.guided import GuidedRefiner
@@ -114,8 +115,12 @@ def test_guided_scores_match_a_naive_float64_filter(device, radius, eps):
     np.testing.assert_allclose(got.cpu().double().numpy(), want, rtol=0, atol=2e-4)
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["torch-path", "compiled-path"])
 @pytest.mark.parametrize("m", [1, 2, 3, 6])
-def test_labels_path_equals_the_argmax_of_the_scores(device, m):
+def test_labels_path_equals_the_argmax_of_the_scores(device, m, compiled, monkeypatch):
+    if compiled and not (guided_mod._HAS_OP and device == "cpu"):
+        pytest.skip("the compiled labels kernel is CPU-only and needs dinotools._C")
+    monkeypatch.setattr(guided_mod, "_HAS_OP", compiled)
     for seed in range(3):
         frame, raw, _ = scene(m=max(m, 2), seed=seed)
         raw = raw[..., :m] if m > 1 else raw[..., :1]
@@ -154,3 +159,88 @@ def test_bad_parameters_are_config_errors():
             GuidedRefiner(**kwargs)
     with pytest.raises(Exception, match="reads the frame's pixels"):
         GuidedRefiner()((12, 17), torch.rand(3, 4, 2))
+
+
+needs_op = pytest.mark.skipif(not guided_mod._HAS_OP, reason="dinotools._C without guided_labels (not built)")
+
+
+def _davis_case(m: int, seed: int):
+    """A real 854x480 DAVIS frame and soft probabilities [60,107,m] from its annotation cut into m-1 strips."""
+    from conftest import shared_path
+    from PIL import Image
+
+    seqs = sorted((shared_path("data", "davis2016-mini") / "JPEGImages" / "480p").iterdir())
+    seq = seqs[seed % len(seqs)]
+    frames = sorted(seq.glob("*.jpg"))
+    pick = frames[(7 * seed) % len(frames)]
+    frame = np.array(Image.open(pick).convert("RGB"))
+    gt = np.array(Image.open(str(pick).replace("JPEGImages", "Annotations").replace(".jpg", ".png"))) > 0
+    labels = np.zeros(gt.shape, np.int64)
+    cols = np.linspace(0, gt.shape[1], m).astype(int)
+    for k in range(1, m):
+        labels[:, cols[k - 1]:cols[k]] = np.where(gt[:, cols[k - 1]:cols[k]], k, 0)
+    onehot = F.one_hot(F.interpolate(torch.from_numpy(labels)[None, None].float(), size=(60, 107),
+                                     mode="nearest-exact")[0, 0].long(), m).float()
+    soft = F.avg_pool2d(onehot.permute(2, 0, 1)[None], 3, 1, 1, count_include_pad=False)[0].permute(1, 2, 0)
+    return frame, soft / soft.sum(-1, keepdim=True)
+
+
+def _assert_argmax_of_scores(refiner, frame, raw, labels):
+    """``labels`` equal the first argmax of the torch scores except at float-rounding ties: a score
+    ``b + a . I`` is rounded relative to ``|b| + sum |a|`` (not to the score, which cancels), so the
+    gap allowed is 1e-5 of the largest coefficients (the refiners' own MARGIN)."""
+    scores = refiner(frame, raw)
+    dense = first_argmax(scores)
+    differ = dense != labels.long()
+    if differ.any():
+        _, _, a, b = refiner._fit(frame, raw)
+        scale = 1 + float(a.abs().sum(1).amax()) + float(b.abs().amax())
+        top = scores.gather(0, dense[None])[0]
+        got = scores.gather(0, labels.long()[None])[0]
+        gap = (top - got)[differ]
+        assert float(gap.max()) <= 1e-5 * scale, (float(gap.max()), scale)
+    assert int(differ.sum()) <= dense.numel() // 10000, int(differ.sum())
+
+
+@needs_op
+@pytest.mark.parametrize("m,radius,eps,seed", [(2, 1, 1e-3, 0), (5, 1, 1e-3, 1), (5, 2, 1e-2, 2), (7, 3, 1e-4, 3),
+                                               (1, 1, 1e-3, 4), (3, 1, 1e-3, 5)])
+def test_compiled_labels_equal_the_argmax_of_the_torch_scores_on_davis(m, radius, eps, seed):
+    frame, raw = _davis_case(m, seed)
+    refiner = GuidedRefiner(radius=radius, eps=eps)
+    labels = refiner.channels(frame, raw)
+    assert labels.shape == frame.shape[:2] and labels.dtype == torch.int16
+    _assert_argmax_of_scores(refiner, frame, raw, labels)
+
+
+@needs_op
+@pytest.mark.parametrize("H,W,h,w,scale", [(12, 17, 15, 20, 2.0), (481, 853, 31, 53, 1.5), (100, 37, 7, 3, 3.0)])
+def test_compiled_labels_at_odd_shapes_and_frame_kinds(H, W, h, w, scale):
+    frame, raw, _ = scene(h=h, w=w, H=H, W=W, m=3)
+    refiner = GuidedRefiner(scale=scale)
+    labels = refiner.channels(frame, raw)
+    _assert_argmax_of_scores(refiner, frame, raw, labels)
+    readonly = frame.copy()
+    readonly.flags.writeable = False
+    assert torch.equal(refiner.channels(readonly, raw), labels)
+    assert torch.equal(refiner.channels(torch.from_numpy(frame), raw), labels)
+    assert torch.equal(refiner.channels(np.asfortranarray(frame), raw), labels)
+
+
+@needs_op
+def test_compiled_and_torch_labels_paths_agree(monkeypatch):
+    frame, raw = _davis_case(5, 6)
+    refiner = GuidedRefiner()
+    compiled = refiner.channels(frame, raw).long()
+    monkeypatch.setattr(guided_mod, "_HAS_OP", False)  # the torch path (the GPU's), on the CPU
+    torch_path = refiner.channels(frame, raw).long()
+    assert int((compiled != torch_path).sum()) <= compiled.numel() // 10000
+
+
+def test_compiled_labels_bad_frames_are_input_errors():
+    refiner = GuidedRefiner()
+    raw = torch.rand(4, 5, 2)
+    with pytest.raises(InputError, match="uint8"):
+        refiner.channels(np.zeros((8, 10, 3), np.float32), raw)
+    with pytest.raises(InputError, match=r"\[H,W,3\]"):
+        refiner.channels(np.zeros((8, 10), np.uint8), raw)

@@ -1,13 +1,17 @@
 """``guided``: edge-aware upsampling of the patch-grid probabilities with a fast guided filter on the frame."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from .. import _ext
+from ..errors import ConfigError, InputError
 from ._filters import bilinear_source, box_mean, downsample, solve3
 from .base import Frame, check_raw, first_argmax, frame_size, frame_tensor, positive, stretch
 
+# The compiled CPU kernel of the labels path (dinotools._C, csrc/cpu/guided_labels.cpp), when built.
+_HAS_OP = _ext.HAS_EXT and hasattr(torch.ops.dinotools, "guided_labels")
 MARGIN = 1e-5  # relative: a low-resolution decision must beat float rounding of the full-resolution scores
 
 
@@ -61,6 +65,8 @@ class GuidedRefiner:
         pixels, a band along the boundaries, are computed at full resolution. The result equals
         the scores' argmax except where two channels tie to within float rounding (relative 1e-5).
         """
+        if raw.device.type == "cpu" and _HAS_OP:
+            return self._channels_cpu(frame, raw)
         image, guide, a, b = self._fit(frame, raw)
         (m, hl, wl), (H, W) = b.shape, image.shape[1:]
         y0, y1, ly = bilinear_source(hl, H, raw.device)
@@ -83,18 +89,33 @@ class GuidedRefiner:
             labels.view(-1).index_copy_(0, flat, first_argmax(q[:, :, None])[:, 0].to(labels.dtype))
         return labels.cpu()
 
-    def _fit(self, frame: Frame, raw: torch.Tensor):
-        """``(image [3,H,W], guide [3,hl,wl], a [M,3,hl,wl], b [M,hl,wl])``: the frame in [0, 1], its
-        low-resolution copy, and the window-averaged affine coefficients there."""
+    def _channels_cpu(self, frame: Frame, raw: torch.Tensor) -> torch.Tensor:
+        """``channels`` by the compiled CPU kernel (csrc/cpu/guided_labels.cpp): the same fit and
+        argmax in one pass over the frame, without the full-resolution scores or float image."""
         raw = check_raw(raw)
-        (h, w, m), (H, W) = raw.shape, frame_size(frame)
-        image = frame_tensor(frame, raw.device)  # [3,H,W] in [0,1]
+        H, W = frame_size(frame)
+        pixels = _uint8_frame(frame)  # [H,W,3] uint8 CPU tensor, validated
+        p, low = self._low_probs(raw, (H, W))
+        guide = downsample(pixels.numpy(), pixels, low)  # OpenCV's area average, as _fit on the CPU
+        return torch.ops.dinotools.guided_labels(pixels, guide.contiguous(), p.contiguous(), self.radius, self.eps)
+
+    def _low_probs(self, raw: torch.Tensor, size):
+        """``(p [M,hl,wl], (hl, wl))``: the stretched probabilities upsampled to the low resolution."""
+        (h, w, _), (H, W) = raw.shape, size
         low = (max(1, min(H, round(h * self.scale))), max(1, min(W, round(w * self.scale))))
         # Stretching first is the same as stretching the output: the filter is affine in p and
         # keeps constants (a constant channel gives a = 0, b = the constant).
         p = stretch(raw.permute(2, 0, 1).float())  # [M,h,w]
         if low != (h, w):
             p = F.interpolate(p[None], size=low, mode="bilinear")[0]
+        return p, low
+
+    def _fit(self, frame: Frame, raw: torch.Tensor):
+        """``(image [3,H,W], guide [3,hl,wl], a [M,3,hl,wl], b [M,hl,wl])``: the frame in [0, 1], its
+        low-resolution copy, and the window-averaged affine coefficients there."""
+        raw = check_raw(raw)
+        image = frame_tensor(frame, raw.device)  # [3,H,W] in [0,1]
+        p, low = self._low_probs(raw, image.shape[1:])
         guide = downsample(frame, image, low)  # [3,hl,wl]
         return (image, guide, *self._coefficients(guide, p))
 
@@ -150,3 +171,17 @@ def _pixels_of(cells: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor):
     cell = torch.repeat_interleave(torch.arange(ci.numel(), device=ci.device), count)
     offset = torch.arange(cell.numel(), device=ci.device) - (torch.cumsum(count, 0) - count)[cell]
     return rows[ci][cell] + offset // nx[cell], cols[cj][cell] + offset % nx[cell]
+
+
+def _uint8_frame(frame: Frame) -> torch.Tensor:
+    """``frame [H,W,3]`` uint8 RGB (array or CPU tensor) -> a contiguous CPU uint8 tensor (no copy when it is one)."""
+    if isinstance(frame, (tuple, list)):
+        raise InputError("this refiner reads the frame's pixels: pass the [H,W,3] uint8 RGB frame, not its size")
+    frame_size(frame)
+    if isinstance(frame, np.ndarray):
+        if frame.dtype != np.uint8:
+            raise InputError(f"a refiner needs a uint8 RGB frame, got {frame.dtype}")
+        return torch.from_numpy(np.ascontiguousarray(frame) if frame.flags.writeable else np.array(frame))
+    if frame.dtype != torch.uint8:
+        raise InputError(f"a refiner needs a uint8 RGB frame, got {frame.dtype}")
+    return frame.cpu().contiguous()
