@@ -1,11 +1,11 @@
-"""Build the CPU operator of another git revision (default ``main``) beside this one, for side-by-side timing.
+"""Build the CPU operator of another git revision (default: the one issue 13 started from) beside this one, for side-by-side timing.
 
 The kernel file of that revision is compiled as it was built there (``-O3``, no OpenMP unless the
 revision's own flags are passed) and registered as ``torch.ops.dinotools_baseline.topk_propagate``,
 so both operators run in one process. Usage from a benchmark::
 
     from baseline_kernel import load_baseline
-    op = load_baseline("main")  # None (with the reason printed) when git or the revision is missing
+    op = load_baseline()  # or load_baseline("some-branch")  # None (with the reason printed) when git or the revision is missing
 """
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ ROOT = os.path.dirname(HERE)
 FILES = ("csrc/cpu/topk_propagate_kernel.cpp", "csrc/checks.h", "csrc/window.h")
 SCHEMA = ("topk_propagate(Tensor current, Tensor context, Tensor context_probs, float size, str shape, "
           "int topk, float temperature) -> Tensor")
+# The CPU operator issue 13 started from (single-threaded AVX2 build, score buffer): the fixed
+# yardstick of "x today's operator". A branch name would move with the new kernel once merged.
+ISSUE13_BASELINE = "badcbd9829dbb71b50a9ffed74e2107ea6d2eb73"
 IMPL = re.compile(r"TORCH_LIBRARY_IMPL\(\s*dinotools\s*,\s*CPU\s*,\s*m\s*\)")
 
 
@@ -45,7 +48,7 @@ def baseline_sources(ref: str, folder: str) -> str:
     return os.path.join(folder, "cpu", "topk_propagate_kernel.cpp")
 
 
-def load_baseline(ref: str = "main", flags=("-O3",), verbose: bool = False):
+def load_baseline(ref: str = ISSUE13_BASELINE, flags=("-O3",), verbose: bool = False):
     """``torch.ops.dinotools_baseline.topk_propagate`` built from ``ref``, or None (reason printed)."""
     if hasattr(torch.ops, "dinotools_baseline") and hasattr(torch.ops.dinotools_baseline, "topk_propagate"):
         return torch.ops.dinotools_baseline.topk_propagate

@@ -1,7 +1,7 @@
 """Speed and peak-memory ratios of every propagator against the dense reference, side by side in one run.
 
 Usage: python benchmarks/compare_propagators.py [--grid 60x107] [--t 8] [--D 1024] [--M 5] [--repeats 3]
-       [--rounds 1] [--threads N] [--impls a,b,...] [--baseline-ref main] [--all-isas]
+       [--rounds 1] [--threads N] [--impls a,b,...] [--baseline-ref REV] [--all-isas]
 
 Each implementation runs in a fresh subprocess (so one's peak memory cannot hide another's): the
 worker builds the inputs in place, records its peak RSS, runs one warm-up call and ``repeats`` timed
@@ -17,8 +17,8 @@ counted exactly) is divided by that round's matmul rate; ratios are medians over
 shared machine they compare runs taken moments apart. ``x matmul`` compares wall-clock rates (the
 targets, meaningful on a quiet machine); ``x matmul/CPU-s`` compares MACs per CPU-second (process
 time), i.e. per-core efficiency, which stays readable when other jobs take the cores. ``fused-main`` is the CPU operator of
-``--baseline-ref`` (default main) built beside this one (benchmarks/baseline_kernel.py), i.e.
-today's operator; ``fused@ISA`` forces the CPU kernel onto one instruction set (``--all-isas``).
+``--baseline-ref`` (default: the operator issue 13 started from, ``baseline_kernel.ISSUE13_BASELINE``)
+built beside this one (benchmarks/baseline_kernel.py); ``fused@ISA`` forces the CPU kernel onto one instruction set (``--all-isas``).
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _cpu_callable(impl):
     if impl == "fused-main":
         from baseline_kernel import load_baseline
 
-        op = load_baseline(os.environ.get("DINOTOOLS_BASELINE_REF", "main"))
+        op = load_baseline(os.environ.get("DINOTOOLS_BASELINE_REF") or ISSUE13_BASELINE)
         if op is None:
             raise SystemExit("baseline operator not available")
         return lambda cur, ctx, probs, size, shape, topk, temperature: op(cur, ctx, probs, float(size), shape,
@@ -182,12 +182,13 @@ def run(args):
         impls.append("matmul")  # the yardstick of every CPU rate, timed in each round
     if "fused-main" in impls:
         sys.path.insert(0, HERE)
-        from baseline_kernel import load_baseline
+        from baseline_kernel import ISSUE13_BASELINE, load_baseline
 
+        args.baseline_ref = args.baseline_ref or ISSUE13_BASELINE
         load_baseline(args.baseline_ref)  # build once here, outside every timed worker
     h, w = map(int, args.grid.split("x"))
     rows = {impl: [] for impl in impls}
-    env = dict(os.environ, DINOTOOLS_BASELINE_REF=args.baseline_ref)
+    env = dict(os.environ, DINOTOOLS_BASELINE_REF=args.baseline_ref or "")
     load = []
     for _ in range(args.rounds):
         load.append(os.getloadavg()[0])
@@ -246,7 +247,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: torch's default)")
     ap.add_argument("--impls", default="", help="comma-separated subset (default: all CPU ones + GPU ones)")
-    ap.add_argument("--baseline-ref", default="main", help="git revision whose CPU operator is fused-main")
+    ap.add_argument("--baseline-ref", default=None,
+                    help="git revision whose CPU operator is fused-main (default: the one issue 13 started from)")
     ap.add_argument("--all-isas", action="store_true", help="also time fused@ISA for every CPU path here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
