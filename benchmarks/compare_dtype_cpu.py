@@ -38,7 +38,7 @@ def _frames(folder, limit):
     return out
 
 
-def track_labels(backbone, frames, first_mask, short_side):
+def labels_of_run(backbone, frames, first_mask, short_side):
     import dinotools
 
     tracker = dinotools.create_tracker("label-propagation", backbone=backbone, propagator="auto",
@@ -88,8 +88,8 @@ def main(argv=None):
     for seq in dataset.sequences:
         first, _ = dataset.first_annotation(seq)
         frames = _frames(dataset.frame_dir(seq), args.max_frames)
-        a = track_labels(fp32, frames, first, args.short_side)
-        b = track_labels(bf16, frames, first, args.short_side)
+        a = labels_of_run(fp32, frames, first, args.short_side)
+        b = labels_of_run(bf16, frames, first, args.short_side)
         agree, n = int((a[1:] == b[1:]).sum()), a[1:].size
         same, total = same + agree, total + n
         print(f"{seq:>16}: {len(frames)} frames, labels identical on {agree / n:.4%} of pixels after frame 0")
