@@ -25,8 +25,9 @@ def frame_size(frame: Frame) -> Tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def frame_tensor(frame: Frame, device: torch.device) -> torch.Tensor:
-    """``frame [H,W,3]`` uint8 RGB (array or tensor) -> ``[3,H,W]`` float32 in [0, 1] on ``device``."""
+def uint8_frame(frame: Frame) -> torch.Tensor:
+    """``frame [H,W,3]`` uint8 RGB (array or tensor) -> a uint8 tensor on the frame's own device (an
+    array is wrapped without a copy when it is writeable and C-contiguous)."""
     if isinstance(frame, (tuple, list)):
         raise InputError("this refiner reads the frame's pixels: pass the [H,W,3] uint8 RGB frame, not its size")
     frame_size(frame)
@@ -35,11 +36,16 @@ def frame_tensor(frame: Frame, device: torch.device) -> torch.Tensor:
             raise InputError(f"a refiner needs a uint8 RGB frame, got {frame.dtype}")
         if not (frame.flags.writeable and frame.flags.c_contiguous):  # torch warns on read-only arrays
             frame = np.array(frame)
-        frame = torch.from_numpy(frame)
-    elif frame.dtype != torch.uint8:
+        return torch.from_numpy(frame)
+    if frame.dtype != torch.uint8:
         raise InputError(f"a refiner needs a uint8 RGB frame, got {frame.dtype}")
+    return frame
+
+
+def frame_tensor(frame: Frame, device: torch.device) -> torch.Tensor:
+    """``frame [H,W,3]`` uint8 RGB (array or tensor) -> ``[3,H,W]`` float32 in [0, 1] on ``device``."""
     # Converted after the copy to the device: a uint8 upload is 4x fewer bytes than float32.
-    return frame.to(device, non_blocking=True).permute(2, 0, 1).float().div_(255.0)
+    return uint8_frame(frame).to(device, non_blocking=True).permute(2, 0, 1).float().div_(255.0)
 
 
 def check_raw(raw: torch.Tensor) -> torch.Tensor:

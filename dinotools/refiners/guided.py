@@ -1,14 +1,13 @@
 """``guided``: edge-aware upsampling of the patch-grid probabilities with a fast guided filter on the frame."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .. import _ext
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ._filters import bilinear_source, box_mean, downsample, solve3
-from .base import Frame, check_raw, first_argmax, frame_size, frame_tensor, positive, stretch
+from .base import Frame, check_raw, first_argmax, frame_size, frame_tensor, positive, stretch, uint8_frame
 
 # The compiled CPU kernel of the labels path (dinotools._C, csrc/cpu/guided_labels.cpp), when built.
 _HAS_OP = _ext.HAS_EXT and hasattr(torch.ops.dinotools, "guided_labels")
@@ -94,7 +93,7 @@ class GuidedRefiner:
         argmax in one pass over the frame, without the full-resolution scores or float image."""
         raw = check_raw(raw)
         H, W = frame_size(frame)
-        pixels = _uint8_frame(frame)  # [H,W,3] uint8 CPU tensor, validated
+        pixels = uint8_frame(frame).cpu().contiguous()  # [H,W,3] uint8, validated
         p, low = self._low_probs(raw, (H, W))
         guide = downsample(pixels.numpy(), pixels, low)  # OpenCV's area average, as _fit on the CPU
         return torch.ops.dinotools.guided_labels(pixels, guide.contiguous(), p.contiguous(), self.radius, self.eps)
@@ -172,16 +171,3 @@ def _pixels_of(cells: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor):
     offset = torch.arange(cell.numel(), device=ci.device) - (torch.cumsum(count, 0) - count)[cell]
     return rows[ci][cell] + offset // nx[cell], cols[cj][cell] + offset % nx[cell]
 
-
-def _uint8_frame(frame: Frame) -> torch.Tensor:
-    """``frame [H,W,3]`` uint8 RGB (array or CPU tensor) -> a contiguous CPU uint8 tensor (no copy when it is one)."""
-    if isinstance(frame, (tuple, list)):
-        raise InputError("this refiner reads the frame's pixels: pass the [H,W,3] uint8 RGB frame, not its size")
-    frame_size(frame)
-    if isinstance(frame, np.ndarray):
-        if frame.dtype != np.uint8:
-            raise InputError(f"a refiner needs a uint8 RGB frame, got {frame.dtype}")
-        return torch.from_numpy(np.ascontiguousarray(frame) if frame.flags.writeable else np.array(frame))
-    if frame.dtype != torch.uint8:
-        raise InputError(f"a refiner needs a uint8 RGB frame, got {frame.dtype}")
-    return frame.cpu().contiguous()
