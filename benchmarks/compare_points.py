@@ -27,26 +27,13 @@ import numpy as np
 from PIL import Image
 
 from dinotools import create_backbone, create_tracker
+from dinotools.cli import parse_kv
 from dinotools.eval.point_baselines import global_motion, zero_motion
 from dinotools.eval.points import THRESHOLDS, evaluate_video, mean_over_videos
 from dinotools.eval.synthetic_points import make_sequence
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini" / "JPEGImages" / "480p"
 SEQUENCES = ("blackswan", "car-shadow", "dog", "motocross-jump")
-
-
-def _kv(items):
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                continue
-        out[key] = value
-    return out
 
 
 def main() -> None:
@@ -68,7 +55,7 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found: the benchmark builds its sequences from ../shared/data")
-    bb_args = _kv(args.backbone_arg if args.backbone_arg is not None else
+    bb_args = parse_kv(args.backbone_arg if args.backbone_arg is not None else
                   (["grid=4"] if args.backbone == "baseline" else []))
     if args.weights:
         bb_args["weights"] = args.weights

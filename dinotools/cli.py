@@ -123,8 +123,8 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
 def settings_from_args(args) -> RunSettings:
     """The ``RunSettings`` of parsed arguments (every field found on ``args`` by name)."""
     values = {f.name: getattr(args, f.name) for f in fields(RunSettings) if hasattr(args, f.name)}
-    values["init_args"] = _kv(getattr(args, "init_arg", []))
-    values["refine_args"] = _kv(getattr(args, "refine_arg", []), "--refine-arg")
+    values["init_args"] = parse_kv(getattr(args, "init_arg", []))
+    values["refine_args"] = parse_kv(getattr(args, "refine_arg", []), "--refine-arg")
     if getattr(args, "formats", None) is None:
         values.pop("formats", None)  # the default: png only
     if getattr(args, "save_probs", None) not in (None, True, ""):
@@ -132,7 +132,9 @@ def settings_from_args(args) -> RunSettings:
     return RunSettings(**values)
 
 
-def _kv(items: List[str], flag: str = "--init-arg") -> dict:
+def parse_kv(items: List[str], flag: str = "--init-arg") -> dict:
+    """``KEY=VALUE`` arguments -> a dict (ints and floats converted, ``-`` in keys -> ``_``); ``flag`` names
+    the option in the error of an item without ``=``."""
     out = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from .cli import parse_kv
 from .errors import UserError
 from .registry import ComponentError
 
@@ -63,22 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _kv(items: List[str], flag: str) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                continue
-        out[key.replace("-", "_")] = value
-    return out
-
-
 def check_writable(path: Path, what: str, suffixes, overwrite: bool) -> None:
     """Refuse, before any frame is tracked, an output that could not be written at the end."""
     if path.suffix.lower() not in suffixes:
@@ -125,7 +110,7 @@ def make_tracker(args):
     from .registry import create_backbone, create_tracker
 
     kwargs = {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None}
-    backbone_kwargs = _kv(args.backbone_arg, "--backbone-arg")
+    backbone_kwargs = parse_kv(args.backbone_arg, "--backbone-arg")
     if args.weights is not None:
         backbone_kwargs["weights"] = args.weights
     if args.dtype is not None:
