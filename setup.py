@@ -13,7 +13,7 @@ import sys
 from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-COMPONENTS = runpy.run_path(os.path.join(HERE, "dinotools", "_components.py"))
+COMPONENTS = runpy.run_path(os.path.join(HERE, "dinotools", "registry", "builtins.py"))
 
 
 def flag(name):
@@ -78,8 +78,10 @@ setup(
         "ray": ["ray>=2.9"],  # python -m dinotools.batch --engine ray
     },
     entry_points={
-        "console_scripts": ["dinotools = dinotools.cli:entry", "dinotools-eval = dinotools.eval.cli:entry",
-                            "dinotools-batch = dinotools.batch.__main__:entry"],
+        # one console script per `python -m dinotools.X` command (same arguments, same exit codes)
+        "console_scripts": [f"{script} = dinotools.commands.{module}:entry" for script, module in (
+            ("dinotools", "run"), ("dinotools-run", "run"), ("dinotools-points", "points"),
+            ("dinotools-batch", "batch"), ("dinotools-eval", "eval"), ("dinotools-convert", "convert"))],
         **COMPONENTS["entry_points"](),
     },
     ext_modules=ext_modules,

@@ -61,7 +61,7 @@ class Audit:
 
 def make_clip(d: Path, n: int = N, size=SIZE, ext: str = ".png") -> Path:
     """``d/frames`` (the demo clip) and ``d/mask.png``; returns ``d``."""
-    from dinotools.demo import make_clip as clip
+    from dinotools.eval.synthetic_clip import make_clip as clip
     from dinotools.io.masks import write_mask
 
     frames, gt = clip(n, size)

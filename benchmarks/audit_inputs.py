@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by asv's discovery
-from audit import N, SIZE, Result, cli, make_clip, verdict  # noqa: E402
+from audit import SIZE, N, Result, cli, make_clip, verdict  # noqa: E402
 
 TRACK = ["--frames", "frames", "--mask", "mask.png", "--output", "out"]
 
@@ -179,7 +179,7 @@ def _multipage(folder: Path) -> None:
 def _video(d: Path, n=30, cut=None, ext=".avi", fourcc="MJPG") -> None:
     import cv2
 
-    from dinotools.demo import make_clip as clip
+    from dinotools.eval.synthetic_clip import make_clip as clip
     from dinotools.io.masks import write_mask
 
     frames, gt = clip(n, SIZE)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +13,17 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by asv's discovery
-from audit import BASE, N, PY, SIZE, Result, cli, inspect, make_clip, ns, verdict  # noqa: E402
-from audit_inputs import TRACK, _arguments, _frames, _masks, _modes, _videos, record_kept, simple  # noqa: E402
+from audit import BASE, PY, SIZE, N, Result, cli, inspect, make_clip, ns, verdict  # noqa: E402
+from audit_inputs import (  # noqa: E402
+    TRACK,
+    _arguments,
+    _frames,
+    _masks,
+    _modes,
+    _videos,
+    record_kept,
+    simple,
+)
 
 
 def build(audit) -> None:
@@ -317,7 +326,7 @@ mount --bind out out && mount -o remount,ro,bind out && {cmd} --output out --res
 
 
 def _davis(d: Path) -> None:
-    from dinotools.demo import make_clip as clip
+    from dinotools.eval.synthetic_clip import make_clip as clip
     from dinotools.io.masks import write_mask
 
     for seq in ("a", "b"):

@@ -33,7 +33,12 @@ def useful_macs(h, w, t, d):
 
 def make_propagator(impl):
     """The propagator for an implementation name; NotImplementedError (asv: skip) when unavailable."""
-    from dinotools.propagators import DensePropagator, FusedPropagator, WindowPropagator, fused_available
+    from dinotools.ops.propagators import (
+        DensePropagator,
+        FusedPropagator,
+        WindowPropagator,
+        fused_available,
+    )
 
     if impl.startswith("fused") and not fused_available():
         raise NotImplementedError("dinotools._C is not built")

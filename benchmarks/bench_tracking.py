@@ -2,10 +2,12 @@
 import tempfile
 from pathlib import Path
 
-from dinotools import create_tracker
-from dinotools.demo import make_clip
-from dinotools.job import run_job
-from dinotools import loop  # not `import track_video`: asv would collect a module-level track_* as a benchmark
+from dinotools import (
+    create_tracker,
+    loop,  # not `import track_video`: asv would collect a module-level track_* as a benchmark
+)
+from dinotools.eval.synthetic_clip import make_clip
+from dinotools.runs.job import run_job
 
 
 def _tracker():

@@ -28,7 +28,7 @@ import numpy as np
 
 from dinotools.batch import Video, run_batch
 from dinotools.io.masks import read_mask
-from dinotools.settings import RunSettings
+from dinotools.runs.settings import RunSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini"
 

@@ -23,6 +23,8 @@ import time
 import numpy as np
 import torch
 
+from dinotools.pipeline import track_video
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data", "davis2016-mini")
 
@@ -43,7 +45,7 @@ def labels_of_run(backbone, frames, first_mask, short_side):
 
     tracker = dinotools.create_tracker("label-propagation", backbone=backbone, propagator="auto",
                                        short_side=short_side)
-    return np.stack([r.labels for r in tracker.track(iter(frames), first_mask)])
+    return np.stack([r.labels for r in track_video(tracker, iter(frames), first_mask)])
 
 
 def forward_seconds(backbones, images, rounds):
@@ -75,7 +77,7 @@ def main(argv=None):
 
     from dinotools.backbones.dinov3.backbone import DINOv3Backbone, native_bf16
     from dinotools.backbones.dinov3.hub import create
-    from dinotools.eval.dataset import DavisDataset
+    from dinotools.io.datasets import DavisDataset
 
     dataset = DavisDataset(args.data, max_frames=args.max_frames)
     torch.manual_seed(0)

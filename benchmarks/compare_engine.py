@@ -27,7 +27,7 @@ from typing import Optional
 
 from dinotools import create_tracker
 from dinotools.io.frames import open_frames
-from dinotools.job import run_job
+from dinotools.runs.job import run_job
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini"
 

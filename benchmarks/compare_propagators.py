@@ -61,11 +61,10 @@ def useful_macs(h, w, t, d):
 
 def _cpu_callable(impl):
     """fused-main (another revision's operator), fused@ISA (one instruction set), matmul, or a propagator."""
-    import torch
 
     sys.path.insert(0, HERE)
     if impl == "fused-main":
-        from baseline_kernel import load_baseline
+        from baseline_kernel import ISSUE13_BASELINE, load_baseline
 
         op = load_baseline(os.environ.get("DINOTOOLS_BASELINE_REF") or ISSUE13_BASELINE)
         if op is None:

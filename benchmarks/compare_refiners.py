@@ -27,8 +27,15 @@ import numpy as np
 import torch
 
 import dinotools
-from dinotools.eval.dataset import DavisDataset
-from dinotools.eval.oracle import davis_samples, evaluate_oracle, folder_samples, format_oracle, grid_probs, labels
+from dinotools.eval.oracle import (
+    davis_samples,
+    evaluate_oracle,
+    folder_samples,
+    format_oracle,
+    grid_probs,
+    labels,
+)
+from dinotools.io.datasets import DavisDataset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -43,8 +43,8 @@ def queries(n: int, size) -> np.ndarray:
 
 def in_process(args, size) -> None:
     from dinotools import create_tracker
-    from dinotools.points_loop import track_points
-    from dinotools.report import RunReport
+    from dinotools.pipeline.point_loop import track_points
+    from dinotools.runs.report import RunReport
 
     tracker = create_tracker("points", backbone="baseline", short_side=min(size), shifts=args.shifts,
                              radius=args.radius)

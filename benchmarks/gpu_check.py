@@ -115,7 +115,7 @@ def _compare(out, expected, cpu_op):
 
 
 def section_parity(dev, prof, args):
-    from dinotools.propagators import DensePropagator
+    from dinotools.ops.propagators import DensePropagator
 
     rows = {}
     fixture = Path(args.fixtures) / "notebook_propagate_cases.pt"
@@ -175,8 +175,8 @@ def section_ceilings(dev, prof, args):
 
 
 def section_operator(dev, prof, args, ceilings):
-    from dinotools.propagators import DensePropagator, WindowPropagator
     from dinotools.ops.fused import FEATURE_DTYPES
+    from dinotools.ops.propagators import DensePropagator, WindowPropagator
 
     h, w, t, d = prof["op"]
     result = {"settings": SETTINGS}
@@ -214,7 +214,7 @@ def section_operator(dev, prof, args, ceilings):
 def section_end_to_end(dev, prof, args, workdir):
     from dinotools import create_tracker
     from dinotools.io.frames import open_frames
-    from dinotools.job import run_job
+    from dinotools.runs.job import run_job
 
     width, height = prof["clip"]
     warm = max(2, prof["batch"] * 2)

@@ -2,7 +2,7 @@
 
 Importing this package is cheap: components are discovered on first list/create.
 """
-from .registry import (
+from dinotools.registry import (
     ComponentError,
     create_backbone,
     create_initializer,
@@ -19,6 +19,17 @@ from .registry import (
 
 __version__ = "0.1.0"
 
+_PIPELINE = ("track_video", "track_points")  # the frame loops, imported on first use (they need torch)
+
+
+def __getattr__(name: str):
+    if name in _PIPELINE:
+        import dinotools.pipeline as pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'dinotools' has no attribute {name!r}")
+
+
 __all__ = [
     "ComponentError",
     "create_backbone",
@@ -32,5 +43,7 @@ __all__ = [
     "register_propagator",
     "register_refiner",
     "register_tracker",
+    "track_points",
+    "track_video",
     "__version__",
 ]

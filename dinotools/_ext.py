@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch  # must precede dinotools._C: its registrars need libtorch loaded
 
-from ._env import CPU_ISA, DISABLE_EXT, env_flag, env_str
-from .errors import ConfigError, UserError
+from dinotools._env import CPU_ISA, DISABLE_EXT, env_flag, env_str
+from dinotools.errors import ConfigError, UserError
 
 HAS_EXT = False  # dinotools._C imported and its operators registered
 CUDA_BUILT = False  # the CUDA kernels were compiled into it
@@ -26,7 +26,7 @@ if env_flag(DISABLE_EXT):
     LOAD_ERROR = f"disabled by {DISABLE_EXT}=1"
 else:
     try:
-        from . import _C  # noqa: F401  (importing runs the TORCH_LIBRARY registrars)
+        from dinotools import _C  # noqa: F401  (importing runs the TORCH_LIBRARY registrars)
 
         HAS_EXT = True
         CUDA_BUILT = bool(torch.ops.dinotools.cuda_built())

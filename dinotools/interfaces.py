@@ -1,7 +1,16 @@
 """Runtime-checkable protocols of the component kinds; shapes are the contract."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import (
+    Any,
+    Iterable,
+    Iterator,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    runtime_checkable,
+)
 
 import numpy as np
 import torch

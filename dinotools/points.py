@@ -1,5 +1,5 @@
-"""``python -m dinotools.points``: point tracking from the command line (see ``dinotools.points_cli``)."""
-from .points_cli import entry
+"""``python -m dinotools.points``: point tracking from the command line (see ``dinotools.commands.points``)."""
+from dinotools.commands.points import entry
 
 if __name__ == "__main__":
     entry()

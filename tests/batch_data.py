@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
+from conftest import shared_path
 from PIL import Image
 
-from conftest import shared_path
 from dinotools.io.masks import read_mask
 
 TRACKING = ["--backbone", "baseline", "--short-side", "96", "--max-context", "3"]
@@ -30,7 +30,7 @@ def mini_davis(root: Path, frames: int, sequences=SEQUENCES) -> Path:
 
 def reference(root: Path, out: Path, args=TRACKING) -> Dict[str, List[np.ndarray]]:
     """Each sequence tracked on its own by ``python -m dinotools.run`` (in this process)."""
-    from dinotools.cli import main
+    from dinotools.commands.run import main
 
     refs = {}
     for seq in sorted(p.name for p in (root / "JPEGImages" / "480p").iterdir()):

@@ -47,7 +47,7 @@ def write_demo_clip(tmp_path, n_frames, size):
     """The demo clip written as PNG frames under ``tmp_path/frames``; returns (folder, ground-truth masks)."""
     from PIL import Image
 
-    from dinotools.demo import make_clip
+    from dinotools.eval.synthetic_clip import make_clip
 
     frames, gt = make_clip(n_frames, size)
     folder = tmp_path / "frames"

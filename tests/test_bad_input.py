@@ -3,13 +3,13 @@ import errno
 
 import numpy as np
 import pytest
-from conftest import write_demo_clip
 import torch
+from conftest import write_demo_clip
 from PIL import Image
 
-import dinotools.writing
+import dinotools.runs.writing
 from dinotools.backbones.baseline import ColorStatsBackbone
-from dinotools.cli import main
+from dinotools.commands.run import main
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.registry import register_backbone, register_propagator
 
@@ -116,7 +116,7 @@ def test_out_of_gpu_memory_names_the_settings(clip, capsys):
 
 def test_full_or_unwritable_disk(clip, tmp_path, capsys, monkeypatch):
     frames, mask, out = clip
-    real, calls = dinotools.writing.write_mask, []
+    real, calls = dinotools.runs.writing.write_mask, []
 
     def full_disk(path, labels):
         calls.append(path)
@@ -124,11 +124,11 @@ def test_full_or_unwritable_disk(clip, tmp_path, capsys, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, labels)
 
-    monkeypatch.setattr(dinotools.writing, "write_mask", full_disk)
+    monkeypatch.setattr(dinotools.runs.writing, "write_mask", full_disk)
     _one_line(*_run(capsys, frames, mask, out), "No space left on device", "--resume")
     assert sorted(p.name for p in out.glob("*.png")) == ["00000.png", "00001.png", "00002.png"]
     assert all(read_mask(p).shape == (48, 64) for p in out.glob("*.png"))  # finished frames intact
-    monkeypatch.setattr(dinotools.writing, "write_mask", real)  # space freed: the run continues
+    monkeypatch.setattr(dinotools.runs.writing, "write_mask", real)  # space freed: the run continues
     code, err = _run(capsys, frames, mask, out, "--resume")
     assert code == 0 and len(list(out.glob("*.png"))) == 6, err
     (tmp_path / "file").write_bytes(b"")

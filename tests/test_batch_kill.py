@@ -1,14 +1,20 @@
 """The whole batch process SIGKILLed mid-video, then the same command again: every video complete, the frames
 written before the kill unchanged (bytes and mtimes), no truncated PNG, the interrupted video resumed."""
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from batch_data import TRACKING, assert_complete, mid_video, mini_davis, record, snapshot, wait_for
+from batch_data import (
+    TRACKING,
+    assert_complete,
+    mid_video,
+    mini_davis,
+    record,
+    snapshot,
+    wait_for,
+)
 
 FRAMES = 24
 SEQS = ["car-shadow", "dog", "motocross-jump"]

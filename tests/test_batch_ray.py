@@ -8,11 +8,21 @@ import threading
 
 import numpy as np
 import pytest
+from batch_data import (
+    TRACKING,
+    assert_complete,
+    masks_of,
+    mid_video,
+    mini_davis,
+    record,
+    reference,
+    snapshot,
+    wait_for,
+)
 
-from batch_data import TRACKING, assert_complete, masks_of, mid_video, mini_davis, record, reference, snapshot, wait_for
 from dinotools.batch import davis_videos, run_batch
-from dinotools.batch.__main__ import main
-from dinotools.settings import RunSettings
+from dinotools.commands.batch import main
+from dinotools.runs.settings import RunSettings
 
 try:
     import ray
@@ -94,7 +104,7 @@ def test_killed_actor_video_is_retried_or_failed_then_finished(tmp_path, ray_ses
 
 
 def test_eval_track_on_ray(tmp_path, davis, ray_session, capsys):
-    from dinotools.eval.cli import main as eval_main
+    from dinotools.commands.eval import main as eval_main
 
     root, refs = davis
     out = tmp_path / "eval"

@@ -10,12 +10,22 @@ import threading
 
 import numpy as np
 import pytest
+from batch_data import (
+    TRACKING,
+    assert_complete,
+    masks_of,
+    mid_video,
+    mini_davis,
+    record,
+    reference,
+    snapshot,
+    wait_for,
+)
 from PIL import Image
 
-from batch_data import TRACKING, assert_complete, masks_of, mid_video, mini_davis, record, reference, snapshot, wait_for
 from dinotools.batch import list_videos, run_batch
-from dinotools.batch.__main__ import main
-from dinotools.settings import RunSettings
+from dinotools.commands.batch import main
+from dinotools.runs.settings import RunSettings
 
 FRAMES = 5
 
@@ -155,7 +165,7 @@ def test_python_api_and_a_killed_worker_process(tmp_path):
 
 def test_eval_track_on_two_workers_matches_one(tmp_path, davis, capsys):
     """``dinotools.eval --track`` runs on the batch machinery: 2 worker processes give the PNGs and scores of 1."""
-    from dinotools.eval.cli import main as eval_main
+    from dinotools.commands.eval import main as eval_main
 
     root, refs = davis
     scores = {}

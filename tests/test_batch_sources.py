@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dinotools.batch import BatchInputError, BatchRecord, Video, davis_videos, list_videos, validate
+from dinotools.batch import (
+    BatchInputError,
+    BatchRecord,
+    Video,
+    davis_videos,
+    list_videos,
+    validate,
+)
 from dinotools.errors import InputError
 
 

@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from dinotools.cli import main
+from dinotools.commands.run import main
 from dinotools.io.masks import read_mask
 
 FAST = ["--backbone", "baseline", "--short-side", "240", "--no-progress"]

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import ROOT, shared_path
+from test_ops import RANDOM_CASES, probs, quantised
 
 import dinotools
-from conftest import ROOT, shared_path
 from dinotools import _ext
 from dinotools.errors import ConfigError
-from dinotools.propagators import DensePropagator
-from test_ops import RANDOM_CASES, probs, quantised
+from dinotools.ops.propagators import DensePropagator
+from dinotools.pipeline import track_video
 
 pytestmark = pytest.mark.skipif(not _ext.HAS_EXT, reason=f"dinotools._C not built: {_ext.LOAD_ERROR}")
 if _ext.HAS_EXT:
@@ -101,7 +102,7 @@ def test_notebook_loop_on_every_path(isa):
             temperature=prm["temperature"], upsample=prm["upsample"], short_side=None,
         )
         frames = (np.zeros((hh, ww, 3), np.uint8) for _ in range(t))
-        out = np.stack([r.labels for r in tracker.track(frames, case["first_mask"].numpy())])
+        out = np.stack([r.labels for r in track_video(tracker, frames, case["first_mask"].numpy())])
         np.testing.assert_array_equal(out, case["expected"].numpy())
 
 

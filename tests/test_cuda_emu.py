@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cuda_emu import AVAILABLE, SCHEDULES, SKIP_REASON, use_schedule
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)
@@ -313,7 +312,7 @@ def test_threads_mode_runs_collectives_and_the_operator(threads_mode):
     before = torch.ops.dinotools_emu.launches()
     out = torch.ops.dinotools_emu.topk_propagate(cur, ctx, p, 2.0, "circle", 4, 0.3)
     assert torch.ops.dinotools_emu.launches() == before + 1  # the fused kernel really ran
-    from dinotools.propagators import DensePropagator
+    from dinotools.ops.propagators import DensePropagator
 
     expected = DensePropagator()(cur, ctx, p, size=2, shape="circle", topk=4, temperature=0.3)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from cuda_emu import AVAILABLE as EMU_AVAILABLE
 from cuda_emu import SCHEDULES, SKIP_REASON, activated, op_devices, use_schedule
-from dinotools.propagators import DensePropagator
+
+from dinotools.ops.propagators import DensePropagator
 
 REFERENCE = DensePropagator()
 

@@ -9,19 +9,19 @@ import torch
 from conftest import write_demo_clip
 
 from dinotools import create_tracker
-from dinotools.cli import build_parser, main
-from dinotools.devices import resolve_device
+from dinotools.commands.run import build_parser, main
 from dinotools.errors import ConfigError
 from dinotools.io.masks import write_mask
-from dinotools.report import progress_bar
-from dinotools.settings import RunSettings, tracker_fields
+from dinotools.ops.devices import resolve_device
+from dinotools.runs.report import progress_bar
+from dinotools.runs.settings import RunSettings, tracker_fields
 
 AUTO = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_device_defaults_to_auto_everywhere():
     assert RunSettings().device == "auto" and build_parser().parse_args([]).device == "auto"
-    from dinotools.eval.cli import build_parser as eval_parser
+    from dinotools.commands.eval import build_parser as eval_parser
 
     assert eval_parser().parse_args(["--davis", "x", "--track"]).device == "auto"
     assert resolve_device("auto") == AUTO and resolve_device(None) == AUTO
@@ -90,7 +90,7 @@ def test_help_shows_every_default_and_a_meaning_per_tracker_parameter():
 
 
 def test_demo_cli_does_not_import_the_command_line():
-    code = "import sys, dinotools.demo_cli; print('dinotools.cli' in sys.modules)"
+    code = "import sys, dinotools.commands.demo; print('dinotools.commands.run' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
 
@@ -98,7 +98,7 @@ def test_demo_cli_does_not_import_the_command_line():
 def _davis(tmp_path):
     from PIL import Image
 
-    from dinotools.demo import make_clip
+    from dinotools.eval.synthetic_clip import make_clip
 
     frames, gt = make_clip(4, (48, 64))
     (tmp_path / "D/JPEGImages/480p/s").mkdir(parents=True)
@@ -121,7 +121,7 @@ def _davis(tmp_path):
 def test_eval_bad_options_are_one_line_errors_before_tracking(tmp_path, capsys, extra, words):
     """Reproduction: dinotools.eval --grid topkk=3,5, --tracker-arg foo=1, an unknown --backbone-arg gave
     tracebacks, and --set NAME without its ImageSets file silently used every sequence."""
-    from dinotools.eval.cli import main as eval_main
+    from dinotools.commands.eval import main as eval_main
 
     assert eval_main(_davis(tmp_path) + extra) == 2
     err = capsys.readouterr().err
@@ -140,7 +140,7 @@ def test_argparse_errors_are_one_line(capsys):
 @pytest.mark.parametrize("size,shape", [(12, "circle"), (0, "circle"), (2.5, "circle"), (3, "square"), (0.5, "square")])
 def test_topk_limit_counts_the_neighbourhood_cells(size, shape):
     """The --topk limit is (max_context + 1) x the window's cells, counted here independently (float64 grid)."""
-    from dinotools.limits import check_tracker_params, window_cells
+    from dinotools.runs.limits import check_tracker_params, window_cells
 
     r = int(np.floor(size))
     dy, dx = np.meshgrid(np.arange(-r, r + 1, dtype=np.float64), np.arange(-r, r + 1, dtype=np.float64))

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import shared_path
 
 import dinotools
-from conftest import shared_path
 from dinotools.backbones.dinov3.backbone import DINOv3Backbone
 from dinotools.backbones.dinov3.model import DinoVisionTransformer
 from dinotools.errors import ConfigError
 from dinotools.interfaces import Backbone
-from dinotools.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from dinotools.ops.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from dinotools.pipeline import track_video
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_tracker_end_to_end_on_davis_dog():
     frames = list(itertools.islice(iter(open_frames(frames_dir)), 5))
     backbone = dinotools.create_backbone("vits16", weights="random")
     tracker = dinotools.create_tracker("label-propagation", backbone=backbone, propagator="torch", short_side=224)
-    results = list(tracker.track(frames, first_mask, batch_size=4))
+    results = list(track_video(tracker, frames, first_mask, batch_size=4))
     assert [r.index for r in results] == list(range(5))
     for r in results:
         assert r.labels.shape == first_mask.shape

@@ -5,8 +5,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import shared_path
+
 from dinotools.backbones.dinov3.model import DinoVisionTransformer
 from dinotools.backbones.dinov3.variants import VARIANTS
 

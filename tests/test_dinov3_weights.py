@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import shared_path
+
 from dinotools.backbones.dinov3 import convert, hub
 from dinotools.backbones.dinov3.model import DinoVisionTransformer
-from dinotools.backbones.dinov3.variants import SAT_MEAN, VARIANTS, pretrain_from_filename
+from dinotools.backbones.dinov3.variants import (
+    SAT_MEAN,
+    VARIANTS,
+    pretrain_from_filename,
+)
 from dinotools.backbones.dinov3.weights import find_weights
 from dinotools.errors import WeightsError
 

@@ -9,10 +9,10 @@ import torch
 from conftest import write_demo_clip
 from PIL import Image
 
-from dinotools.cli import main
-from dinotools.engine import Prefetch, StageError, Writer, feature_batches
+from dinotools.commands.run import main
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.io.probs import read_probs, stretch
+from dinotools.pipeline.engine import Prefetch, StageError, Writer, feature_batches
 
 FAST = ["--backbone", "baseline", "--propagator", "torch", "--no-progress"]
 

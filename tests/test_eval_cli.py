@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
+from dinotools.commands.eval import main
 from dinotools.errors import UserError
-from dinotools.eval.cli import main
 from dinotools.eval.grid import GridRow, best_per_metric, format_grid, parse_grid
 from dinotools.io.masks import read_mask
 

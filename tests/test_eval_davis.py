@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from PIL import Image
 
-from conftest import shared_path
 from dinotools.errors import InputError
 from dinotools.eval import DavisDataset, evaluate_results
 from dinotools.io.masks import PALETTE

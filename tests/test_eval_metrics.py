@@ -2,7 +2,13 @@
 import numpy as np
 import pytest
 
-from dinotools.eval.metrics import boundary_f, boundary_tolerance, disk, region_similarity, seg2bmap
+from dinotools.eval.metrics import (
+    boundary_f,
+    boundary_tolerance,
+    disk,
+    region_similarity,
+    seg2bmap,
+)
 
 
 def official_seg2bmap(seg):

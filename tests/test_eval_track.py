@@ -4,11 +4,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
+from test_eval_davis import make_dataset, two_objects
 
 from dinotools.errors import InputError
 from dinotools.eval import DavisDataset, evaluate_results
 from dinotools.eval.track import describe, track_dataset
-from test_eval_davis import make_dataset, two_objects
 
 
 class CopyFirstMask:

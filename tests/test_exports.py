@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from dinotools.convert import convert
+from dinotools.io.format_convert import convert
 from dinotools.errors import InputError, UserError
 from dinotools.io.exports import Exports, check_formats, read_png_folder
 from dinotools.io.masks import read_mask, write_mask
@@ -167,7 +167,7 @@ def test_readers_name_bad_inputs(tmp_path):
 
 def test_convert_command_line(tmp_path):
     folder, frames = synthetic(tmp_path)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "dinotools.convert", *map(str, a)],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "dinotools.commands.convert", *map(str, a)],  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     ok = run(folder, tmp_path / "c.json", "--to", "coco")
     assert ok.returncode == 0 and "7 frames" in ok.stdout

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dinotools.demo import make_clip
-from dinotools.propagators import DensePropagator, WindowPropagator
+from dinotools.eval.synthetic_clip import make_clip
+from dinotools.ops.propagators import DensePropagator, WindowPropagator
 from dinotools.trackers.label_propagation import LabelPropagationTracker, feature_dtype
 
 KW = dict(size=3, shape="circle", topk=5, temperature=0.2)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dinotools.tracking import make_neighborhood_mask
+from dinotools.ops.dense import make_neighborhood_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import gpu_measure as gm  # noqa: E402

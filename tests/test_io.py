@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from dinotools.errors import InputError
-from dinotools.initializers import FileInitializer
+from dinotools.initializers.file import FileInitializer
 from dinotools.io.frames import natural_key, open_frames
 from dinotools.io.masks import PALETTE, fit_mask, read_mask, write_mask
 

@@ -5,10 +5,10 @@ import sys
 import numpy as np
 from conftest import write_demo_clip
 
-from dinotools.cli import build_parser, main, settings_from_args
+from dinotools.commands.run import build_parser, main, settings_from_args
 from dinotools.io.masks import read_mask, write_mask
-from dinotools.job import run_video
-from dinotools.settings import RunSettings, build_tracker
+from dinotools.runs.job import run_video
+from dinotools.runs.settings import RunSettings, build_tracker
 
 ARGS = ["--backbone", "baseline", "--propagator", "torch", "--short-side", "48", "--max-context", "3"]
 
@@ -31,6 +31,6 @@ def test_run_video_with_one_preloaded_tracker_matches_the_command_line(tmp_path)
 
 
 def test_job_layer_does_not_import_a_command_line():
-    code = "import sys, dinotools.job, dinotools.settings; print(sorted(m for m in sys.modules if m.startswith('dinotools') and m.endswith('cli')))"
+    code = "import sys, dinotools.runs.job, dinotools.runs.settings; print(sorted(m for m in sys.modules if m.startswith('dinotools') and m.endswith('cli')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -2,7 +2,7 @@
 import numpy as np
 
 import dinotools
-from dinotools.report import current_rss_mb
+from dinotools.runs.report import current_rss_mb
 
 
 def test_500_frames_flat_memory():

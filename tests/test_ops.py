@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import shared_path
-from cuda_emu import SCHEDULES, activated, op_devices, use_schedule
 from cuda_emu import AVAILABLE as EMU_AVAILABLE
+from cuda_emu import SCHEDULES, activated, op_devices, use_schedule
 from cuda_emu import SKIP_REASON as EMU_SKIP_REASON
+
 from dinotools import _ext
 from dinotools.errors import InputError
-from dinotools.propagators import DensePropagator
+from dinotools.ops.propagators import DensePropagator
 
 needs_ext = pytest.mark.skipif(not _ext.HAS_EXT, reason=f"dinotools._C not built: {_ext.LOAD_ERROR}")
 if _ext.HAS_EXT:
@@ -201,7 +201,7 @@ def test_torch_compile_fullgraph():
 
 def test_without_extension_auto_falls_back_and_fused_explains(monkeypatch):
     from dinotools import create_propagator
-    from dinotools.propagators import WindowPropagator, auto_propagator
+    from dinotools.ops.propagators import WindowPropagator, auto_propagator
 
     monkeypatch.setattr(_ext, "HAS_EXT", False)
     monkeypatch.setattr(_ext, "LOAD_ERROR", "dinotools._C could not be loaded (ImportError: test)")

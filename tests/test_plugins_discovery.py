@@ -15,6 +15,7 @@ import pytest
 
 import dinotools
 from dinotools.interfaces import MaskInitializer, Propagator
+from dinotools.pipeline import track_video
 
 # distribution -> (component kind, entry-point name, "module:attr")
 PLUGINS = {
@@ -108,7 +109,7 @@ def test_tracker_uses_the_plugin_propagator_by_name():
     frames, truth = moving_square()
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", propagator="example-knn",
                                        short_side=None, size=4)
-    results = list(tracker.track(frames, truth[0]))
+    results = list(track_video(tracker, frames, truth[0]))
     assert len(results) == len(frames)
     for r, m in zip(results, truth):
         assert r.labels.shape == m.shape and set(np.unique(r.labels)) <= {0, 3}  # ids kept as given
@@ -143,8 +144,9 @@ def test_cli_lists_the_plugins_with_their_source():
 def test_cli_tracks_with_the_plugin_propagator_and_reaches_the_sam2_plugin(tmp_path):
     installed("dinotools-example-propagator")
     installed("dinotools-sam2")
-    from dinotools.io.masks import read_mask, write_mask
     from PIL import Image
+
+    from dinotools.io.masks import read_mask, write_mask
 
     frames, truth = moving_square(n=3)
     (tmp_path / "frames").mkdir()

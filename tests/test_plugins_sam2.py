@@ -18,8 +18,11 @@ try:
     import dinotools_sam2  # noqa: F401  (installed plugin)
 except ImportError:  # not installed: test the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "dinotools-sam2" / "src"))
-from dinotools_sam2 import Sam2AutomaticInitializer, Sam2Unavailable  # noqa: E402
-from dinotools_sam2 import loading  # noqa: E402
+from dinotools_sam2 import (  # noqa: E402
+    Sam2AutomaticInitializer,
+    Sam2Unavailable,
+    loading,  # noqa: E402
+)
 
 
 def scene(h=72, w=96):

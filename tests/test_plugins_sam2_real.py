@@ -12,7 +12,7 @@ import torch
 
 import dinotools
 from dinotools._env import REQUIRE_SAM2, env_flag
-from dinotools.cli import main
+from dinotools.commands.run import main
 from dinotools.io.masks import read_mask
 
 try:
@@ -21,6 +21,8 @@ except ImportError:  # not installed: test the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "dinotools-sam2" / "src"))
 from dinotools_sam2 import Sam2AutomaticInitializer, records_to_id_map  # noqa: E402
 from test_plugins_sam2_tracking import entering_scene  # noqa: E402
+
+from dinotools.pipeline import track_video
 
 TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"
 # Few prompts keep a CPU run to seconds; thresholds 0 keep the masks a random model predicts.
@@ -95,7 +97,7 @@ def test_real_sam2_drives_the_tracker_with_discovery(first):
     init = Recording(random_initializer())
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", propagator="torch",
                                        short_side=None, size=4)
-    results = list(tracker.track(FRAMES, initializer=init, discover_every=2))
+    results = list(track_video(tracker, FRAMES, initializer=init, discover_every=2))
     assert [r.index for r in results] == [0, 1, 2]
     assert init.asked == [0, 2]  # objects exist from frame 0, then discovery every 2 frames
     np.testing.assert_array_equal(results[0].labels, first[1])  # the first map is the first output, exactly

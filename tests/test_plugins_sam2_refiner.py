@@ -29,6 +29,8 @@ except ImportError:  # not installed: test the source tree
 from dinotools_sam2 import Sam2Refiner, merge  # noqa: E402
 from dinotools_sam2.refiner import LOW_RES, box_of  # noqa: E402
 
+from dinotools.pipeline import track_video
+
 
 def test_merge_keeps_every_id_and_resolves_overlaps_deterministically():
     prop = np.zeros((6, 8), np.int64)
@@ -155,14 +157,14 @@ def test_prompt_choices_and_bad_arguments():
 
 
 def test_sam2_refiner_through_the_tracker_keeps_ids():
-    from dinotools.demo import make_clip
+    from dinotools.eval.synthetic_clip import make_clip
 
     frames, gt = make_clip(n_frames=4, size=(64, 96))
     refiner = Sam2Refiner(predictor=ColourPredictor())
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", propagator="torch", short_side=64,
                                        refiner=refiner)
     assert tracker.takes_frames
-    results = list(tracker.track(frames, gt[0]))
+    results = list(track_video(tracker, frames, gt[0]))
     for r in results[1:]:
         assert set(np.unique(r.labels)) <= {0, 1, 2, 3} and r.ids == (1, 2, 3)
 
@@ -231,5 +233,5 @@ def test_random_weight_sam2_through_the_refiner():
     np.testing.assert_array_equal(refiner.channels(frame, raw).numpy(), first)
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", propagator="torch", short_side=64,
                                        refiner=refiner)
-    results = list(tracker.track([frame, frame], truth))
+    results = list(track_video(tracker, [frame, frame], truth))
     assert set(np.unique(results[1].labels)) - {0} == {1, 2}

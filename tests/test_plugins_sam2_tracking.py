@@ -14,6 +14,8 @@ except ImportError:  # not installed: test the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "dinotools-sam2" / "src"))
 from dinotools_sam2 import Sam2AutomaticInitializer  # noqa: E402
 
+from dinotools.pipeline import track_video
+
 COLOURS = {"A": (220, 40, 40), "B": (40, 60, 220), "C": (230, 210, 40)}
 
 
@@ -62,7 +64,7 @@ def test_discovery_gives_each_entering_object_one_id_for_good():
     frames = [entering_scene(t)[0] for t in range(10)]
     first_seen = {"A": 0, "B": 4, "C": 8}  # discovery runs on frames 2, 4, 6, 8: C (from 7) is found at 8
     given = {}
-    for r in tracker.track(frames, initializer=init, discover_every=2):
+    for r in track_video(tracker, frames, initializer=init, discover_every=2):
         _, truth = entering_scene(r.index)
         for name, mask in truth.items():
             ids, counts = np.unique(r.labels[mask], return_counts=True)

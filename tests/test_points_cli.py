@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dinotools.commands.points import main
 from dinotools.io.queries import grid_queries, read_queries, write_queries
 from dinotools.io.tracks import read_tracks
-from dinotools.points_cli import main
 
 FAST = ["--backbone", "baseline", "--short-side", "48", "--no-progress", "--prefetch", "0"]
 

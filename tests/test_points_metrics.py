@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from dinotools.eval.points import (THRESHOLDS, evaluate_video, evaluation_frames, mean_over_videos,
-                                   scale_to_256, tapvid_metrics)
+from dinotools.eval.points import (
+    THRESHOLDS,
+    evaluate_video,
+    evaluation_frames,
+    mean_over_videos,
+    scale_to_256,
+    tapvid_metrics,
+)
 
 NAN = np.nan
 

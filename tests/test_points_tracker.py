@@ -8,7 +8,8 @@ import dinotools
 import dinotools.ops.local_match as lm
 from dinotools.backbones.baseline import ColorStatsBackbone
 from dinotools.errors import InputError
-from dinotools.report import current_rss_mb
+from dinotools.pipeline import track_points
+from dinotools.runs.report import current_rss_mb
 from dinotools.trackers.points import PointTracker
 
 
@@ -35,7 +36,7 @@ def _tracker(device="cpu", **kw):
 
 
 def _run(tracker, frames, queries):
-    out = list(tracker.track(frames, queries))
+    out = list(track_points(tracker, frames, queries))
     return np.stack([r.xy for r in out], 1), np.stack([r.visible for r in out], 1)
 
 
@@ -149,15 +150,15 @@ def test_bad_input():
     tracker = _tracker()
     frames = _translating(n=3)
     with pytest.raises(InputError, match=r"query 1 \(x=130, y=5\) lies outside the 128x96 frame"):
-        list(tracker.track(frames, np.array([[0, 5.0, 5.0], [0, 130.0, 5.0]])))
+        list(track_points(tracker, frames, np.array([[0, 5.0, 5.0], [0, 130.0, 5.0]])))
     with pytest.raises(InputError, match="t=1.5 must be an integer"):
         tracker.new_state(np.array([[1.5, 5.0, 5.0]]))
     with pytest.raises(InputError, match=r"\[N,3\]"):
         tracker.new_state(np.zeros((2, 2)))
     with pytest.raises(InputError, match=r"frame\(s\) 7, but the video has only 3 frames"):
-        list(tracker.track(frames, np.array([[0, 5.0, 5.0], [7, 5.0, 5.0]])))
+        list(track_points(tracker, frames, np.array([[0, 5.0, 5.0], [7, 5.0, 5.0]])))
     with pytest.raises(InputError, match="same size"):
-        list(tracker.track(frames + [np.zeros((64, 128, 3), np.uint8)], np.array([[0, 5.0, 5.0]])))
+        list(track_points(tracker, frames + [np.zeros((64, 128, 3), np.uint8)], np.array([[0, 5.0, 5.0]])))
     with pytest.raises(dinotools.errors.ConfigError, match="shifts"):
         PointTracker(ColorStatsBackbone(), shifts=0)
 

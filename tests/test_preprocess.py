@@ -4,7 +4,14 @@ import pytest
 import torch
 from PIL import Image
 
-from dinotools.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess, resize, target_size, to_tensor
+from dinotools.ops.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    preprocess,
+    resize,
+    target_size,
+    to_tensor,
+)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import dinotools
-from dinotools.ops.window import window_propagate, window_offsets
-from dinotools.tracking import make_neighborhood_mask, propagate
+from dinotools.ops.dense import make_neighborhood_mask, propagate
+from dinotools.ops.window import window_offsets, window_propagate
 
 
 def load_cases(fixtures_dir):

@@ -3,13 +3,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_refiners_nearest import naive_bilinear
 
 from dinotools.errors import ConfigError, InputError
-from dinotools.refiners import guided as guided_mod
 from dinotools.refiners import BilinearRefiner, first_argmax
-from dinotools.refiners._filters import bilinear_source, box_mean, box_mean_torch, downsample, solve3
+from dinotools.refiners import guided as guided_mod
+from dinotools.refiners._filters import (
+    bilinear_source,
+    box_mean,
+    box_mean_torch,
+    downsample,
+    solve3,
+)
 from dinotools.refiners.guided import GuidedRefiner
-from test_refiners_nearest import naive_bilinear
 
 
 def naive_box(x: np.ndarray, r: int) -> np.ndarray:

@@ -7,12 +7,13 @@ import torch
 from conftest import write_demo_clip
 
 import dinotools
-from dinotools.cli import main
-from dinotools.demo import make_clip
+from dinotools.commands.run import main
 from dinotools.errors import ConfigError
+from dinotools.eval.synthetic_clip import make_clip
 from dinotools.interfaces import Refiner
 from dinotools.io.exports import video_name
 from dinotools.io.masks import read_mask, write_mask
+from dinotools.pipeline import track_video
 from dinotools.refiners import BilinearRefiner, NearestRefiner
 
 TRACKER = dict(backbone="baseline", propagator="torch", short_side=64)
@@ -52,7 +53,7 @@ def test_a_registered_refiner_gets_the_frame_and_a_bad_one_is_named():
     frames, gt = make_clip(n_frames=3, size=(64, 96))
     tracker = dinotools.create_tracker("label-propagation", refiner="test-record", **TRACKER)
     assert tracker.takes_frames  # no needs_frame attribute: it gets the pixels
-    list(tracker.track(frames, gt[0]))
+    list(track_video(tracker, frames, gt[0]))
     assert seen == [(64, 96, 3), (64, 96, 3)]
 
     class Wrong:
@@ -63,7 +64,7 @@ def test_a_registered_refiner_gets_the_frame_and_a_bad_one_is_named():
 
     tracker = dinotools.create_tracker("label-propagation", refiner=Wrong(), **TRACKER)
     with pytest.raises(ConfigError, match=r"refiner 'wrong' returned .* scores \[M,H,W\]"):
-        list(tracker.track(frames, gt[0]))
+        list(track_video(tracker, frames, gt[0]))
 
 
 @pytest.mark.parametrize("name", ["nearest", "bilinear", "guided"])
@@ -71,8 +72,8 @@ def test_labels_do_not_depend_on_asking_for_probabilities(name):
     """The patch-grid / band label paths against the argmax of the full-resolution scores."""
     frames, gt = make_clip(n_frames=6, size=(72, 100))  # 72x100 frames: not a multiple of the grid
     tracker = dinotools.create_tracker("label-propagation", refiner=name, **TRACKER)
-    plain = list(tracker.track(frames, gt[0]))
-    with_probs = list(tracker.track(frames, gt[0], return_probs=True))
+    plain = list(track_video(tracker, frames, gt[0]))
+    with_probs = list(track_video(tracker, frames, gt[0], return_probs=True))
     for a, b in zip(plain, with_probs):
         np.testing.assert_array_equal(a.labels, b.labels)
         if b.index:
@@ -123,9 +124,9 @@ def test_cli_refine_and_formats(tmp_path, capsys):
 
 def test_resumed_exports_equal_those_of_its_pngs_and_of_an_uninterrupted_run(tmp_path):
     pytest.importorskip("pycocotools", reason="the coco format needs pycocotools")
-    from dinotools import resume
-    from dinotools.cli import build_parser, settings_from_args
-    from dinotools.convert import convert
+    from dinotools.commands.run import build_parser, settings_from_args
+    from dinotools.io.format_convert import convert
+    from dinotools.runs import record as resume
 
     folder, args = _clip(tmp_path, n=10)
     fmt = ["--format", "coco", "--format", "objects"]
@@ -161,5 +162,5 @@ def test_resumed_exports_equal_those_of_its_pngs_and_of_an_uninterrupted_run(tmp
 def test_guided_runs_on_the_device_of_the_inputs(device):
     frames, gt = make_clip(n_frames=3, size=(64, 96))
     tracker = dinotools.create_tracker("label-propagation", refiner="guided", device=device, **TRACKER)
-    results = list(tracker.track(frames, gt[0], return_probs=True))
+    results = list(track_video(tracker, frames, gt[0], return_probs=True))
     assert results[1].probs.device.type == torch.device(device).type

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from conftest import write_demo_clip
 
-import dinotools.writing
+import dinotools.runs.writing
 from dinotools.backbones.baseline import ColorStatsBackbone
-from dinotools.cli import main
+from dinotools.commands.run import main
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.registry import register_backbone
 
@@ -71,14 +71,14 @@ def test_every_output_that_fails_is_an_error_and_finished_frames_stay(clip, tmp_
         raise OSError(errno.ENOSPC, "No space left on device")
 
     if target == "png":
-        real, calls = dinotools.writing.write_mask, []
-        monkeypatch.setattr(dinotools.writing, "write_mask",
+        real, calls = dinotools.runs.writing.write_mask, []
+        monkeypatch.setattr(dinotools.runs.writing, "write_mask",
                             lambda p, x: calls.append(p) or (full() if len(calls) > 2 else real(p, x)))
     elif target == "probs":
-        monkeypatch.setattr(dinotools.writing, "write_probs", full)
+        monkeypatch.setattr(dinotools.runs.writing, "write_probs", full)
     else:
         monkeypatch.setattr("dinotools.io.masks.atomic_save", full)  # what RunReport.save writes through
-        monkeypatch.setattr(dinotools.writing, "write_mask", lambda p, x: np.save(str(p) + ".npy", x) or
+        monkeypatch.setattr(dinotools.runs.writing, "write_mask", lambda p, x: np.save(str(p) + ".npy", x) or
                             os.replace(str(p) + ".npy", p))
     extra = {"png": [], "probs": ["--save-probs"], "report": ["--report", str(tmp_path / "r.json")]}[target]
     assert main(clip + extra) == 2

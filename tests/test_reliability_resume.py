@@ -10,9 +10,9 @@ import time
 import pytest
 from conftest import write_demo_clip
 
-from dinotools.cli import main
+from dinotools.commands.run import main
 from dinotools.io.masks import read_mask, write_mask
-from dinotools.resume import MANIFEST
+from dinotools.runs.record import MANIFEST
 
 FAST = ["--backbone", "baseline", "--propagator", "torch", "--short-side", "48", "--no-progress"]
 

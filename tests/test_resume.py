@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dinotools import create_tracker, resume
-from dinotools.cli import build_parser, main, settings_from_args
-from dinotools.demo import make_clip
+from dinotools import create_tracker
+from dinotools.commands.run import build_parser, main, settings_from_args
+from dinotools.eval.synthetic_clip import make_clip
 from dinotools.io.masks import read_mask, write_mask
+from dinotools.runs import record as resume
 
 TRACKER = dict(backbone="baseline", propagator="torch", max_context=3)
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import dinotools
-from dinotools.demo import make_clip, mean_iou
 from dinotools.errors import ConfigError, InputError
+from dinotools.eval.synthetic_clip import make_clip, mean_iou
+from dinotools.pipeline import track_video
 from dinotools.trackers.discovery import DiscoveryConfig, new_objects
 
 
@@ -39,7 +40,7 @@ def test_notebook_loop_cases(fixtures_dir, propagator, batch_size):
             temperature=p["temperature"], upsample=p["upsample"], short_side=None,
         )
         frames = (np.zeros((hh, ww, 3), np.uint8) for _ in range(t))  # a generator: the tracker streams
-        out = np.stack([r.labels for r in tracker.track(frames, case["first_mask"].numpy(), batch_size=batch_size)])
+        out = np.stack([r.labels for r in track_video(tracker, frames, case["first_mask"].numpy(), batch_size=batch_size)])
         np.testing.assert_array_equal(out, case["expected"].numpy())
 
 
@@ -60,7 +61,7 @@ def test_registered_backbone_and_probs():
 
     frames, gt = make_clip(n_frames=4, size=(64, 96))
     tracker = dinotools.create_tracker("label-propagation", backbone="test-constant-colour", short_side=64)
-    results = list(tracker.track(frames, gt[0], return_probs=True))
+    results = list(track_video(tracker, frames, gt[0], return_probs=True))
     assert [r.index for r in results] == [0, 1, 2, 3]
     np.testing.assert_array_equal(results[0].labels, gt[0])  # frame 0 is the given mask
     for r in results[1:]:
@@ -75,7 +76,7 @@ def test_ids_are_kept_whatever_their_values():
     remap[[1, 2, 3]] = [7, 42, 300]  # non-contiguous, one above 255
     mask = remap[gt[0]]
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", short_side=64)
-    results = list(tracker.track(frames, mask))
+    results = list(track_video(tracker, frames, mask))
     assert results[1].labels.dtype == np.uint16
     for r in results[1:]:
         assert set(np.unique(r.labels)) <= {0, 7, 42, 300}
@@ -86,7 +87,7 @@ def test_tracking_quality_on_demo_clip():
     """The baseline must actually follow the demo's objects (mean IoU well above chance)."""
     frames, gt = make_clip(n_frames=8, size=(120, 160))
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", short_side=240)
-    results = list(tracker.track(frames, gt[0]))
+    results = list(track_video(tracker, frames, gt[0]))
     ious = [np.mean(list(mean_iou(r.labels, gt[r.index]).values())) for r in results[1:]]
     assert min(ious) > 0.6, ious
 
@@ -96,7 +97,7 @@ def test_masks_at_later_frames_add_objects():
     first = np.where(gt[0] == 1, 1, 0)
     later = np.where(gt[4] == 3, 9, 0)  # object 3 introduced at frame 4 under id 9
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", short_side=96)
-    results = list(tracker.track(frames, masks={0: first, 4: later}))
+    results = list(track_video(tracker, frames, masks={0: first, 4: later}))
     for r in results[:4]:
         assert 9 not in r.labels
     for r in results[4:]:
@@ -109,11 +110,11 @@ def test_mask_errors():
     frames, gt = make_clip(n_frames=3, size=(64, 96))
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", short_side=64)
     with pytest.raises(InputError, match="no object"):
-        list(tracker.track(frames, np.zeros((64, 96), np.uint8)))
+        list(track_video(tracker, frames, np.zeros((64, 96), np.uint8)))
     with pytest.raises(InputError, match=r"aspect ratios differ"):
-        list(tracker.track(frames, np.ones((64, 64), np.uint8)))
+        list(track_video(tracker, frames, np.ones((64, 64), np.uint8)))
     with pytest.raises(InputError, match="only 3 frames"):
-        list(tracker.track(frames, gt[0], masks={7: gt[0]}))
+        list(track_video(tracker, frames, masks={0: gt[0], 7: gt[0]}))
     with pytest.raises(ConfigError, match="topk"):
         dinotools.create_tracker("label-propagation", backbone="baseline", topk=0)
 
@@ -121,7 +122,7 @@ def test_mask_errors():
 def test_slightly_smaller_mask_is_resized_with_warning(caplog):
     frames, gt = make_clip(n_frames=3, size=(64, 96))
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", short_side=64)
-    results = list(tracker.track(frames, gt[0][:, :95]))
+    results = list(track_video(tracker, frames, gt[0][:, :95]))
     assert results[0].labels.shape == (64, 96)
     assert "95x64 but the frames are 96x64" in caplog.text
 
@@ -183,7 +184,7 @@ def test_discovery_gives_entering_objects_one_id():
         return visible[index] * 10  # proposal ids differ from tracked ids on purpose
 
     tracker = dinotools.create_tracker("label-propagation", backbone=OracleBackbone(visible), short_side=240, size=5)
-    results = list(tracker.track(frames, initializer=propose, discover_every=2))
+    results = list(track_video(tracker, frames, initializer=propose, discover_every=2))
     assert results[0].ids == (10,)
     first_new = next(r.index for r in results if len(r.ids) == 2)
     assert first_new == 4 and results[-1].ids == (10, 11)  # next free id after 10

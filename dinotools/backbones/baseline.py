@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..devices import resolve_device
-from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+from dinotools.ops.devices import resolve_device
+from dinotools.ops.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
 class ColorStatsBackbone:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import InputError
-from .sources import BatchInputError, Video, find_problems
+from dinotools.batch.sources import BatchInputError, Video, find_problems
+from dinotools.errors import InputError
 
 COLUMNS = ("frames", "mask", "name")
 ALIASES = {"frames": "frames", "video": "frames", "mask": "mask", "masks": "mask", "name": "name", "output": "name"}

@@ -13,8 +13,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import List, Optional, Sequence
 
-from .scheduler import Events, WorkerSetupError, schedule
-from .worker import Task, VideoRunner, throttled, worker_id
+from dinotools.batch.scheduler import Events, WorkerSetupError, schedule
+from dinotools.batch.worker import Task, VideoRunner, throttled, worker_id
 
 log = logging.getLogger(__name__)
 

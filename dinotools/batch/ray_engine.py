@@ -18,9 +18,9 @@ import uuid
 from concurrent.futures import Future
 from typing import Optional, Sequence
 
-from ..errors import UserError
-from .scheduler import Events, schedule
-from .worker import Task, VideoRunner, throttled, worker_id
+from dinotools.batch.scheduler import Events, schedule
+from dinotools.batch.worker import Task, VideoRunner, throttled, worker_id
+from dinotools.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,6 @@ class _ActorSlot:
             log.debug("killing actor %s: %s", self.name, exc)
 
     def died(self, exc: BaseException) -> str:
-        from ..engine import first_line
+        from dinotools.pipeline.engine import first_line
 
         return f"Ray actor {self.name}: {first_line(exc)[:200]}"

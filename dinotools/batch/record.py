@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from ..errors import InputError
-from ..io.masks import atomic_save
-from .sources import Video
+from dinotools.batch.sources import Video
+from dinotools.errors import InputError
+from dinotools.io.masks import atomic_save
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..errors import ConfigError, InputError
-from ..io.frames import IMAGE_SUFFIXES
-from .progress import BatchBars
-from .record import BatchRecord
-from .sources import Video, validate
-from .worker import Task
+from dinotools.batch.progress import BatchBars
+from dinotools.batch.record import BatchRecord
+from dinotools.batch.sources import Video, validate
+from dinotools.batch.worker import Task
+from dinotools.errors import ConfigError, InputError
+from dinotools.io.frames import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class BatchResult:
 def recorded_settings(settings, factory=None) -> dict:
     """The settings that decide every video's outputs, as ``batch.json`` keeps them: a rerun with
     other values is refused instead of mixing two runs' outputs in one folder."""
-    from ..settings import recorded_fields
+    from dinotools.runs.settings import recorded_fields
 
     values = dataclasses.asdict(settings)
     plain = lambda v: str(v) if isinstance(v, Path) else v  # noqa: E731 - JSON holds paths as text
@@ -71,13 +71,13 @@ def make_engine(engine: str, settings, *, workers: int = 1, tracker=None, tracke
         raise ConfigError("a prebuilt tracker can only be used by engine 'local' with 1 worker (it lives in this "
                           "process); the other engines build one tracker per worker from the settings")
     if engine == "ray":
-        from .ray_engine import RayEngine
+        from dinotools.batch.ray_engine import RayEngine
 
         return RayEngine(settings, workers, address=ray_address, cpus=cpus_per_worker, gpus=gpus_per_worker,
                          factory=tracker_factory, retries=retries)
     if gpus_per_worker:
         raise ConfigError("--gpus-per-worker is for --engine ray; local workers use --device")
-    from .local import InProcessEngine, ProcessEngine
+    from dinotools.batch.local import InProcessEngine, ProcessEngine
 
     if workers == 1:
         return InProcessEngine(settings, tracker, tracker_factory)
@@ -89,7 +89,7 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
               overwrite: bool = False, progress: bool = True, ray_address: Optional[str] = None,
               cpus_per_worker: Optional[float] = None, gpus_per_worker: float = 0, retries: int = 1,
               tracker=None, tracker_factory=None) -> BatchResult:
-    """Track every video with ``settings`` (a ``dinotools.job.RunSettings``, passed unchanged to
+    """Track every video with ``settings`` (a ``dinotools.runs.job.RunSettings``, passed unchanged to
     ``run_video`` for each) into ``output/<name>/``, recording each in ``output/batch.json``.
 
     Every video is checked before any runs (``sources.validate``). Videos an earlier run of this
@@ -138,7 +138,7 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
 def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: bool):
     """(tasks, skipped names): a video finished by an earlier run (recorded done, its folder there and
     without an unfinished-run record) is skipped; any other runs, resuming what it has written."""
-    from ..resume import MANIFEST
+    from dinotools.runs.record import MANIFEST
 
     tasks, skipped = [], []
     for v in videos:

@@ -6,8 +6,8 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Callable, Dict, List, Protocol, Sequence, Tuple, Type
 
-from ..errors import UserError
-from .worker import Task, describe_error
+from dinotools.batch.worker import Task, describe_error
+from dinotools.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-from ..errors import InputError
-from ..io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
+from dinotools.errors import InputError
+from dinotools.io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
 
 MAX_LISTED = 20  # problems listed one per line before "... and N more"
 
@@ -97,7 +97,7 @@ def davis_videos(root, resolution: str = "480p", sequences: Optional[Sequence[st
     Sequences: ``sequences``, else those of ``ImageSets`` for ``split`` (as ``dinotools.eval``), else
     every annotation folder. ``masks``: see ``dataset_videos``.
     """
-    from ..eval.dataset import DavisDataset
+    from dinotools.io.datasets import DavisDataset
 
     root = Path(root).resolve()
     if not (root / "JPEGImages" / resolution).is_dir():

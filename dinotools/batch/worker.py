@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from .sources import Video
+from dinotools.batch.sources import Video
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,10 @@ def _cuda():
 
 def describe_error(exc: BaseException, settings=None) -> str:
     """One line for a failed video (what ``dinotools.run`` prints after ``error:``)."""
-    from ..engine import first_line
-    from ..errors import UserError
-    from ..registry import ComponentError
-    from ..settings import describe_failure
+    from dinotools.errors import UserError
+    from dinotools.pipeline.engine import first_line
+    from dinotools.registry import ComponentError
+    from dinotools.runs.settings import describe_failure
 
     if isinstance(exc, (UserError, ComponentError)):
         return first_line(exc)
@@ -94,7 +94,7 @@ class VideoRunner:
 
     def tracker(self):
         if self._tracker is None:
-            from ..settings import build_tracker
+            from dinotools.runs.settings import build_tracker
 
             t0 = time.perf_counter()
             self._tracker = self.factory() if self.factory is not None else build_tracker(self.settings)
@@ -151,7 +151,7 @@ class VideoRunner:
 
 def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames]):
     """``job.run_video`` for one task (the one place the batch calls the single-video job)."""
-    from ..job import run_video
+    from dinotools.runs.job import run_video
 
     name = task.video.name
     progress = (lambda total, initial: _FrameCount(on_frames, name, total, initial)) if on_frames else False

@@ -1,4 +1,4 @@
 """Entry point of ``python -m dinotools.eval``."""
-from .cli import main
+from dinotools.commands.eval import main
 
 raise SystemExit(main())

@@ -6,10 +6,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from .dataset import DavisDataset, SequenceGT, read_results
-from .metrics import BOUND_TH, boundary_f, region_similarity
-from .stats import Statistics, db_statistics, global_metrics
+from dinotools.errors import InputError
+from dinotools.eval.metrics import BOUND_TH, boundary_f, region_similarity
+from dinotools.eval.stats import Statistics, db_statistics, global_metrics
+from dinotools.io.datasets import DavisDataset, SequenceGT, read_results
 
 
 @dataclass

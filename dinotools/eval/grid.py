@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence
 
-from ..errors import UserError
+from dinotools.errors import UserError
 
 # Metrics the sweep ranks on, and whether larger is better (decay: a smaller drop is better).
 RANKED = {

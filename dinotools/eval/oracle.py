@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
-from ..io.frames import open_frames
-from ..io.masks import read_mask
-from ..preprocess import target_size
-from ..refiners.base import first_argmax
-from .dataset import DavisDataset
-from .metrics import boundary_f, region_similarity
+from dinotools.errors import InputError
+from dinotools.eval.metrics import boundary_f, region_similarity
+from dinotools.io.datasets import DavisDataset
+from dinotools.io.frames import open_frames
+from dinotools.io.masks import read_mask
+from dinotools.ops.preprocess import target_size
+from dinotools.refiners.base import first_argmax
 
 
 @dataclass

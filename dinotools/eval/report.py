@@ -8,9 +8,9 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from ..io.masks import atomic_save
-from .davis import Evaluation
-from .stats import GLOBAL_KEYS
+from dinotools.eval.davis import Evaluation
+from dinotools.eval.stats import GLOBAL_KEYS
+from dinotools.io.masks import atomic_save
 
 
 def _fmt(value: float, digits: int = 3) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from ..errors import InputError
-from ..settings import RunSettings
-from .dataset import VOID_ID, DavisDataset
+from dinotools.errors import InputError
+from dinotools.io.datasets import VOID_ID, DavisDataset
+from dinotools.runs.settings import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def eval_settings(base: Optional[RunSettings] = None, **values) -> RunSettings:
 def build_eval_tracker(tracker: str, backbone: str, backbone_kwargs: dict, tracker_kwargs: dict):
     """The tracker ``dinotools.eval --track`` describes (picklable through ``functools.partial``, so
     each batch worker builds its own)."""
-    from .. import create_backbone, create_tracker
+    from dinotools import create_backbone, create_tracker
 
     device = tracker_kwargs.get("device", "cpu")
     return create_tracker(tracker, backbone=create_backbone(backbone, device=device, **backbone_kwargs),
@@ -87,8 +86,8 @@ def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 
     ``prefetch`` and ``workers`` (backbone threads) go to the engine. ``resume``: keep sequences an
     interrupted run finished and continue partial ones (default: track every sequence again).
     """
-    from ..batch import run_batch
-    from ..batch.sources import dataset_videos
+    from dinotools.batch import run_batch
+    from dinotools.batch.sources import dataset_videos
 
     videos = []
     for video in dataset_videos(dataset):

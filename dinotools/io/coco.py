@@ -18,9 +18,15 @@ from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InputError, UserError
-from .exports import LabelSequence, Spool, json_list, present_ids, write_json_stream
-from .masks import atomic_save
+from dinotools.errors import InputError, UserError
+from dinotools.io.export_common import (
+    LabelSequence,
+    Spool,
+    json_list,
+    present_ids,
+    write_json_stream,
+)
+from dinotools.io.masks import atomic_save
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 

@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InputError
+from dinotools.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .._env import quiet_ffmpeg
-from ..errors import InputError
-from .convert import pil_to_rgb, video_to_rgb
+from dinotools._env import quiet_ffmpeg
+from dinotools.errors import InputError
+from dinotools.io.convert import pil_to_rgb, video_to_rgb
 
 log = logging.getLogger(__name__)
 

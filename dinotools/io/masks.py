@@ -14,7 +14,7 @@ from typing import Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import InputError
+from dinotools.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from .exports import Spool, json_list, present_ids, write_json_stream
-from .masks import atomic_save
+from dinotools.errors import InputError
+from dinotools.io.export_common import Spool, json_list, present_ids, write_json_stream
+from dinotools.io.masks import atomic_save
 
 
 def frame_objects(labels: np.ndarray) -> Dict[int, dict]:

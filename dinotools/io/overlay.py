@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._env import quiet_ffmpeg
-from ..errors import InputError
-from .masks import PALETTE, temp_name
+from dinotools._env import quiet_ffmpeg
+from dinotools.errors import InputError
+from dinotools.io.masks import PALETTE, temp_name
 
 _COLOURS = np.frombuffer(PALETTE, dtype=np.uint8).reshape(256, 3)
 SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}

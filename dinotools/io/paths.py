@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
-from ..errors import InputError
+from dinotools.errors import InputError
 
 DEFAULT_NAME_MAX = 255
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
-from .masks import atomic_save
+from dinotools.errors import InputError
+from dinotools.io.masks import atomic_save
 
 
 def write_probs(path, raw: torch.Tensor, ids: Tuple[int, ...], frame_size: Tuple[int, int]) -> None:

@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..errors import InputError
+from dinotools.errors import InputError
 
 COLUMNS = ("t", "x", "y")
 

@@ -21,7 +21,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..errors import InputError
+from dinotools.errors import InputError
 
 KEYS = ("tracks", "visible", "queries", "frame_names", "frame_size", "complete")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from dinotools.errors import InputError
 
 _GOLDEN = 0.6180339887  # hue step: neighbouring query indices get well separated colours
 

@@ -12,10 +12,15 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InputError
-from .exports import LabelSequence, Spool, present_ids, write_json_stream
-from .frames import natural_key
-from .masks import atomic_save, read_mask, write_mask
+from dinotools.errors import InputError
+from dinotools.io.export_common import (
+    LabelSequence,
+    Spool,
+    present_ids,
+    write_json_stream,
+)
+from dinotools.io.frames import natural_key
+from dinotools.io.masks import atomic_save, read_mask, write_mask
 
 
 class YouTubeVosExport:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import _ext
-from ..errors import InputError
-from ..tracking import check_shape
+from dinotools import _ext
+from dinotools.errors import InputError
+from dinotools.ops.dense import check_shape
 
 FEATURE_DTYPES = {"cpu": (torch.float32,), "cuda": (torch.float32, torch.float16, torch.bfloat16)}
 

@@ -12,7 +12,8 @@ import math
 from typing import Tuple
 
 import torch
-from ..tracking import check_shape
+
+from dinotools.ops.dense import check_shape
 
 DEFAULT_BLOCK = 8  # queries per tile side: small keeps patch overhead low, large feeds the matmul
 

@@ -6,7 +6,7 @@ from typing import Tuple, Union
 import numpy as np
 import torch
 
-from ..errors import ConfigError, InputError
+from dinotools.errors import ConfigError, InputError
 
 Frame = Union[np.ndarray, torch.Tensor, Tuple[int, int]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Frame, check_raw, frame_size, stretch
+from dinotools.refiners.base import Frame, check_raw, frame_size, stretch
 
 
 class BilinearRefiner:

@@ -4,10 +4,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import _ext
-from ..errors import ConfigError
-from ._filters import bilinear_source, box_mean, downsample, solve3
-from .base import Frame, check_raw, first_argmax, frame_size, frame_tensor, positive, stretch, uint8_frame
+from dinotools import _ext
+from dinotools.errors import ConfigError
+from dinotools.refiners._filters import bilinear_source, box_mean, downsample, solve3
+from dinotools.refiners.base import (
+    Frame,
+    check_raw,
+    first_argmax,
+    frame_size,
+    frame_tensor,
+    positive,
+    stretch,
+    uint8_frame,
+)
 
 # The compiled CPU kernel of the labels path (dinotools._C, csrc/cpu/guided_labels.cpp), when built.
 _HAS_OP = _ext.HAS_EXT and hasattr(torch.ops.dinotools, "guided_labels")

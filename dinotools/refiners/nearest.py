@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import Frame, check_raw, first_argmax, frame_size, stretch
+from dinotools.refiners.base import Frame, check_raw, first_argmax, frame_size, stretch
 
 
 @lru_cache(maxsize=64)

@@ -1,1 +1,1 @@
-"""Trackers: per-video state plus a step function; the frame loop lives in ``dinotools.loop``."""
+"""Trackers: per-video state plus a step function; the frame loop lives in ``dinotools.pipeline.mask_loop``."""

@@ -8,20 +8,20 @@ per-channel min-max, argmax (the ``nearest`` refiner; any refiner can replace it
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..devices import resolve_device
-from ..errors import ConfigError, InputError
-from ..io.masks import object_ids
-from ..preprocess import preprocess as default_preprocess
-from ..refiners.base import check_scores, first_argmax
-from ..registry import create_backbone, create_propagator, create_refiner
-from ..tracking import SHAPES
-from .state import ContextFrame, FrameResult, TrackState
+from dinotools.errors import ConfigError, InputError
+from dinotools.io.masks import object_ids
+from dinotools.ops.dense import SHAPES
+from dinotools.ops.devices import resolve_device
+from dinotools.ops.preprocess import preprocess as default_preprocess
+from dinotools.refiners.base import check_scores, first_argmax
+from dinotools.registry import create_backbone, create_propagator, create_refiner
+from dinotools.trackers.state import ContextFrame, FrameResult, TrackState
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class LabelPropagationTracker:
         if frame is None:
             if self.takes_frames:
                 raise ConfigError(f"refiner {_name(self.refiner)} reads the frame's pixels: pass frame= to "
-                                  f"step()/amend() (dinotools.loop.track_video does)")
+                                  f"step()/amend() (dinotools.pipeline.track_video does)")
             frame = size
         elif tuple(frame.shape[:2]) != size:
             raise InputError(f"frame is {frame.shape[1]}x{frame.shape[0]} but the outputs are {size[1]}x{size[0]}")
@@ -252,36 +252,6 @@ class LabelPropagationTracker:
         state.anchors.append(ContextFrame(frame.features, raw))
         probs = self.decode(raw, state.frame_size, state.ids, frame)[0] if return_probs else None
         return FrameResult(result.index, labels, tuple(state.ids), probs, raw if return_probs else None)
-
-    # whole videos -----------------------------------------------------------------------------
-    def track(
-        self,
-        frames: Iterable[np.ndarray],
-        first_mask: Optional[np.ndarray] = None,
-        *,
-        masks: Optional[Mapping[int, np.ndarray]] = None,
-        return_probs: bool = False,
-        batch_size: int = 1,
-        initializer=None,
-        discover_every: Optional[int] = None,
-    ) -> Iterator[FrameResult]:
-        """Yield a ``FrameResult`` per frame; streams (holds only the context in memory).
-
-        ``frames``: iterable of ``[H,W,3]`` uint8 RGB arrays, or a folder/video path.
-        ``first_mask`` is ``masks={0: first_mask}``; ``masks`` maps frame indices to id maps.
-        See ``dinotools.loop.track_video`` for ``initializer`` and ``discover_every``.
-        """
-        from ..loop import track_video
-
-        all_masks = dict(masks or {})
-        if first_mask is not None:
-            if 0 in all_masks:
-                raise ConfigError("give the frame-0 mask either as first_mask or as masks[0], not both")
-            all_masks[0] = first_mask
-        return track_video(
-            self, frames, all_masks, return_probs=return_probs, batch_size=batch_size,
-            initializer=initializer, discover_every=discover_every,
-        )
 
 
 def _make_refiner(refiner, upsample: Optional[str], kwargs: Optional[dict]):

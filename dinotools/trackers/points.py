@@ -11,18 +11,18 @@ holds one frame's features and a few vectors per query.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, InputError
-from ..ops.local_match import MatchConfig, local_match, sample_features
-from ..preprocess import preprocess as default_preprocess
-from ..registry import create_backbone
-from .point_state import PointResult, PointState
-from .scene_motion import scene_motion
+from dinotools.errors import ConfigError, InputError
+from dinotools.ops.local_match import MatchConfig, local_match, sample_features
+from dinotools.ops.preprocess import preprocess as default_preprocess
+from dinotools.registry import create_backbone
+from dinotools.trackers.point_state import PointResult, PointState
+from dinotools.trackers.scene_motion import scene_motion
 
 
 def _check(cond: bool, message: str) -> None:
@@ -249,11 +249,3 @@ class PointTracker:
             state.template[keep] = F.normalize(blend, dim=1)
 
     # whole videos -----------------------------------------------------------------------------
-    def track(self, frames: Iterable[np.ndarray], queries, *, batch_size: int = 1, prefetch: int = 0,
-              workers: Optional[int] = None, stats=None) -> Iterator[PointResult]:
-        """Yield a ``PointResult`` per frame; streams. ``frames``: ``[H,W,3]`` uint8 arrays or a
-        folder/video path; ``queries [N,3]`` (t, x, y). See ``dinotools.points_loop.track_points``."""
-        from ..points_loop import track_points
-
-        return track_points(self, frames, queries, batch_size=batch_size, prefetch=prefetch, workers=workers,
-                            stats=stats)

@@ -8,9 +8,9 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ... import preprocess as pre
-from ...errors import ConfigError
-from .model import DinoVisionTransformer
+from dinotools.backbones.dinov3.model import DinoVisionTransformer
+from dinotools.errors import ConfigError
+from dinotools.ops import preprocess as pre
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Dict, Optional
 
 import torch
 
-from ...errors import WeightsError
-from . import convert
-from .variants import identify
+from dinotools.backbones.dinov3 import convert
+from dinotools.backbones.dinov3.variants import identify
+from dinotools.errors import WeightsError
 
 StateDict = Dict[str, torch.Tensor]
 ZIP_MAGIC, ZIP_END = b"PK\x03\x04", b"PK\x05\x06"

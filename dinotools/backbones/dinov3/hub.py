@@ -8,13 +8,13 @@ from typing import Optional, Tuple
 
 import torch
 
-from ... import _env
-from ...errors import WeightsError
-from . import checkpoint
-from .backbone import DINOv3Backbone
-from .model import DinoVisionTransformer
-from .variants import get_variant, pretrain_from_filename
-from .weights import resolve
+from dinotools import _env
+from dinotools.backbones.dinov3 import checkpoint
+from dinotools.backbones.dinov3.backbone import DINOv3Backbone
+from dinotools.backbones.dinov3.model import DinoVisionTransformer
+from dinotools.backbones.dinov3.variants import get_variant, pretrain_from_filename
+from dinotools.backbones.dinov3.weights import resolve
+from dinotools.errors import WeightsError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import apply_rope
+from dinotools.backbones.dinov3.rope import apply_rope
 
 
 class PatchEmbed(nn.Module):

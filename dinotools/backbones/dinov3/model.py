@@ -7,8 +7,15 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .layers import FFN_LAYERS, NORM_LAYERS, LayerScale, LinearKMaskedBias, PatchEmbed, SelfAttentionBlock
-from .rope import DTYPES, RopePositionEmbedding
+from dinotools.backbones.dinov3.layers import (
+    FFN_LAYERS,
+    NORM_LAYERS,
+    LayerScale,
+    LinearKMaskedBias,
+    PatchEmbed,
+    SelfAttentionBlock,
+)
+from dinotools.backbones.dinov3.rope import DTYPES, RopePositionEmbedding
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from ...errors import ConfigError
-from ...preprocess import IMAGENET_MEAN, IMAGENET_STD
+from dinotools.errors import ConfigError
+from dinotools.ops.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 SAT_MEAN = (0.430, 0.411, 0.296)
 SAT_STD = (0.213, 0.156, 0.143)
@@ -63,7 +63,7 @@ class Variant:
 
     def ffn_hidden(self) -> int:
         """Post-rounding FFN width (what a checkpoint's fc1/w1 rows count)."""
-        from .layers import swiglu_hidden
+        from dinotools.backbones.dinov3.layers import swiglu_hidden
 
         hidden = int(self.embed_dim * self.ffn_ratio)
         if self.ffn_layer == "mlp":

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from ... import _env
-from ...errors import WeightsError
-from .variants import SIGNUP_URL, Variant, get_variant
+from dinotools import _env
+from dinotools.backbones.dinov3.variants import SIGNUP_URL, Variant, get_variant
+from dinotools.errors import WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,9 @@ def download_hf(variant: str, pretrain: str) -> Tuple[Optional[Path], str]:
 
 def download_url(url: str) -> Path:
     """Download a (signed) checkpoint URL into the torch hub cache once; returns the file."""
-    import torch.hub
     from urllib.parse import urlparse
+
+    import torch.hub
 
     name = os.path.basename(urlparse(url).path)
     dst = torch_hub_checkpoints() / name

@@ -12,7 +12,7 @@ from typing import Callable, Deque, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .errors import UserError
+from dinotools.errors import UserError
 
 _POLL_S = 0.1  # how often a blocked producer checks whether the consumer has gone
 
@@ -333,3 +333,20 @@ class Writer:
             self._thread.join()
             self._queue = None
         self._raise()
+
+
+class NoStats:
+    """A ``stats`` that drops every timing (the loops' default)."""
+
+    def add(self, stage: str, seconds: float) -> None:
+        pass
+
+
+def guarded(stage: str, index: int, fn, *args, **kwargs):
+    """Calls ``fn``; an error from a component (not a user error) becomes a ``StageError`` naming it."""
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as exc:
+        if passes_through(exc):
+            raise
+        raise StageError(stage, index, index, exc) from exc

@@ -11,15 +11,20 @@ import logging
 from pathlib import Path
 from typing import Callable, Union
 
-from . import resume as record
-from .errors import Interrupted, UserError
-from .io.exports import video_name
-from .io.frames import open_frames
-from .io.paths import remove_created
-from .preflight import check_masks, check_outputs, prepare_output, remove_earlier_outputs
-from .report import RunReport
-from .settings import RunSettings, build_tracker
-from .writing import run_job
+from dinotools.errors import Interrupted, UserError
+from dinotools.io.exports import video_name
+from dinotools.io.frames import open_frames
+from dinotools.io.paths import remove_created
+from dinotools.runs import record
+from dinotools.runs.preflight import (
+    check_masks,
+    check_outputs,
+    prepare_output,
+    remove_earlier_outputs,
+)
+from dinotools.runs.report import RunReport
+from dinotools.runs.settings import RunSettings, build_tracker
+from dinotools.runs.writing import run_job
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     every frame written already. Raises ``UserError`` for anything the user can fix and
     ``Interrupted`` (a ``KeyboardInterrupt``) saying what is written and how to continue.
     """
-    from .registry import create_initializer
+    from dinotools.registry import create_initializer
 
     output = Path(output)
     if resume and overwrite:
@@ -65,7 +70,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
         if initializer is None:
             initializer = create_initializer(settings.init, **settings.init_args)
         if mask is not None:
-            from .initializers import FileInitializer
+            from dinotools.initializers.file import FileInitializer
 
             masks = FileInitializer(mask).masks(source.names)
     check_masks(masks, source)  # before the backbone loads: a bad mask should not cost minutes

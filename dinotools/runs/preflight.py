@@ -6,11 +6,17 @@ import os
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import InputError, UserError
-from .io.masks import MAX_PNG_ID, check_mask, read_mask
-from .io.overlay import check_overlay_path
-from .io.paths import check_name_lengths, check_output_file, make_output_folder, name_max, remove_created
-from .resume import MANIFEST
+from dinotools.errors import InputError, UserError
+from dinotools.io.masks import MAX_PNG_ID, check_mask, read_mask
+from dinotools.io.overlay import check_overlay_path
+from dinotools.io.paths import (
+    check_name_lengths,
+    check_output_file,
+    make_output_folder,
+    name_max,
+    remove_created,
+)
+from dinotools.runs.record import MANIFEST
 
 log = logging.getLogger(__name__)
 

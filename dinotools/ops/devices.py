@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from dinotools.errors import ConfigError
 
 AUTO = "auto"
 

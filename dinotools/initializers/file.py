@@ -6,9 +6,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import InputError
-from .io.frames import natural_key
-from .io.masks import read_mask
+from dinotools.errors import InputError
+from dinotools.io.frames import natural_key
+from dinotools.io.masks import read_mask
 
 MASK_SUFFIXES = {".png", ".npy"}
 

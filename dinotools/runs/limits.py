@@ -6,7 +6,7 @@ import inspect
 import math
 from typing import Dict, Mapping, Optional
 
-from .errors import ConfigError
+from dinotools.errors import ConfigError
 
 PATCH = 16  # every built-in backbone's patch size
 MIN_SHORT_SIDE = 2 * PATCH  # one patch row leaves no neighbourhood to propagate through

@@ -6,16 +6,16 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-from .engine import Writer, default_workers
-from .errors import InputError
-from .io.exports import Exports
-from .io.frames import FrameSource
-from .io.masks import MAX_PNG_ID, write_mask
-from .io.overlay import OverlayWriter
-from .io.probs import write_probs
-from .loop import load_masks, track_video
-from .report import RunReport, progress_bar
-from .resume import rebuild
+from dinotools.errors import InputError
+from dinotools.io.exports import Exports
+from dinotools.io.frames import FrameSource
+from dinotools.io.masks import MAX_PNG_ID, write_mask
+from dinotools.io.overlay import OverlayWriter
+from dinotools.io.probs import write_probs
+from dinotools.pipeline.engine import Writer, default_workers
+from dinotools.pipeline.mask_loop import load_masks, track_video
+from dinotools.runs.record import rebuild
+from dinotools.runs.report import RunReport, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ def run_job(
 
     ``prefetch`` batches are decoded and encoded ahead in background threads and PNGs are written
     by a background thread (``prefetch=0``: the plain loop, every stage in this thread);
-    ``workers`` backbone threads encode (default ``dinotools.engine.default_workers``).
+    ``workers`` backbone threads encode (default ``dinotools.pipeline.engine.default_workers``).
     ``save_probs``: folder for per-frame ``<name>.npz`` probabilities (``dinotools.io.probs``).
     ``start > 0`` resumes: frames ``< start`` have outputs, the context is rebuilt from them
-    (``dinotools.resume``). Memory stays flat: only bounded queues and the context are held.
+    (``dinotools.runs.record``). Memory stays flat: only bounded queues and the context are held.
     Every output that cannot be completely written raises ``InputError`` (frames before it are kept).
     ``formats``: exports besides the PNGs (``dinotools.io.exports``) of the video named ``video``
     (default: the output folder's name); on resume they are rebuilt from the PNGs of frames < start.
@@ -145,7 +145,7 @@ def _results(tracker, frames, masks, *, return_probs, **engine):
     if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
         return track_video(tracker, frames, masks, return_probs=return_probs, **engine)
     arrays = {i: arr for i, (arr, _) in load_masks(masks).items()}  # the Protocol's masks are arrays, not paths
-    return tracker.track(frames, masks=arrays, return_probs=return_probs)
+    return track_video(tracker, frames, masks=arrays, return_probs=return_probs)
 
 
 def _close(results) -> None:

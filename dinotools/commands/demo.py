@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from .demo import make_clip, mean_iou
+from dinotools.eval.synthetic_clip import make_clip, mean_iou
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def _choose_backbone(settings):
     if settings.backbone == "baseline":
         return settings
     try:
-        from .backbones.dinov3.weights import find_weights
+        from dinotools.backbones.dinov3.weights import find_weights
 
         variant = settings.backbone.removeprefix("dinov3_")
         found = settings.weights or find_weights(variant)
@@ -39,10 +39,10 @@ def _choose_backbone(settings):
 
 def cmd_demo(settings, output: Optional[Path] = None, progress: bool = True) -> int:
     """Write the clip under ``output``, track it with ``settings`` and print the scores."""
-    from .io.frames import open_frames
-    from .io.masks import write_mask
-    from .job import prepare_output, run_job
-    from .settings import build_tracker
+    from dinotools.io.frames import open_frames
+    from dinotools.io.masks import write_mask
+    from dinotools.runs.job import prepare_output, run_job
+    from dinotools.runs.settings import build_tracker
 
     out = Path(output) if output is not None else DEFAULT_OUTPUT
     frames, gt = make_clip()
@@ -63,7 +63,7 @@ def cmd_demo(settings, output: Optional[Path] = None, progress: bool = True) -> 
         tracker, source, {0: gt[0]}, pred_dir, overlay=settings.overlay or out / "overlay.mp4",
         batch_size=settings.batch_size, progress=progress,
     )
-    from .io.masks import read_mask
+    from dinotools.io.masks import read_mask
 
     scores = [mean_iou(read_mask(pred_dir / f"{i:05d}.png"), gt[i]) for i in range(1, len(gt))]
     per_object = {oid: float(np.mean([s[oid] for s in scores])) for oid in scores[0]}

@@ -8,12 +8,12 @@ from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 
-from .engine import StageError, feature_batches, passes_through
-from .errors import ConfigError, InputError
-from .io.frames import open_frames
-from .io.masks import check_mask, fit_mask, read_mask
-from .trackers.discovery import DiscoveryConfig, new_objects
-from .trackers.state import FrameResult
+from dinotools.errors import ConfigError, InputError
+from dinotools.io.frames import open_frames
+from dinotools.io.masks import check_mask, fit_mask, read_mask
+from dinotools.pipeline.engine import NoStats, feature_batches, guarded
+from dinotools.trackers.discovery import DiscoveryConfig, new_objects
+from dinotools.trackers.state import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +43,6 @@ def load_mask(index: int, m) -> tuple:
     return arr, f"mask for frame {index}"
 
 
-class _NoStats:
-    def add(self, stage: str, seconds: float) -> None:
-        pass
-
-
-def _guarded(stage: str, index: int, fn, *args, **kwargs):
-    """Calls ``fn``; an error from a component (not a user error) becomes a ``StageError`` naming it."""
-    try:
-        return fn(*args, **kwargs)
-    except BaseException as exc:
-        if passes_through(exc):
-            raise
-        raise StageError(stage, index, index, exc) from exc
-
-
 def track_video(
     tracker,
     frames: Iterable[np.ndarray],
@@ -75,14 +60,15 @@ def track_video(
 ) -> Iterator[FrameResult]:
     """Track ``frames`` (arrays or a folder/video path), yielding one result per frame.
 
-    ``masks`` maps frame indices to id maps (arrays or mask files); each becomes an anchor.
+    ``masks`` maps frame indices to id maps (arrays or mask files); each becomes an anchor. A
+    single id map (or mask file) stands for ``{0: mask}``.
     ``initializer(index, frame) -> id map | None`` is asked for masks until the first objects
     exist, then (when ``discover_every`` is set) every ``discover_every`` frames for proposals:
     a proposal lying mostly on untracked background becomes a new object with the next free id.
     Features are computed ``batch_size`` frames at a time; propagation stays sequential.
 
     ``prefetch > 0`` decodes and encodes that many batches ahead in background threads (see
-    ``dinotools.engine``) with ``workers`` backbone threads (default: 2 on CPU, 1 on
+    ``dinotools.pipeline.engine``) with ``workers`` backbone threads (default: 2 on CPU, 1 on
     CUDA); ``stats.add(stage, seconds)`` receives decode/backbone/propagate
     times; ``state`` continues a prepared ``TrackState`` (resume): ``frames`` then start at
     frame ``state.next_index``. Close the generator to stop the background threads early.
@@ -93,11 +79,13 @@ def track_video(
         raise ConfigError("discover_every needs an initializer and must be >= 1")
     if isinstance(frames, (str, Path)):
         frames = open_frames(frames)
+    if masks is not None and not isinstance(masks, Mapping):
+        masks = {0: masks}  # one mask (array or file): frame 0's
     given = index_masks(masks or {})  # read when their frame comes: a folder of masks is never all in memory
     if not given and initializer is None and (state is None or not state.started):
         raise ConfigError("nothing to track: give a first mask, masks={index: mask}, or an initializer")
     discovery = discovery or DiscoveryConfig()
-    stats = stats or _NoStats()
+    stats = stats or NoStats()
     state = state if state is not None else tracker.new_state()
     index = state.next_index
     # Trackers whose refiner reads pixels get the frame too (older trackers' step has no frame=).
@@ -114,16 +102,16 @@ def track_video(
                     check_mask(arr, where)
                     mask = fit_mask(arr, frame.shape[:2], where)
                 elif initializer is not None and not state.started:
-                    mask = _guarded("initializer", index, initializer, index, frame)
+                    mask = guarded("initializer", index, initializer, index, frame)
                 pixels = {"frame": frame} if takes_frames else {}
-                result = _guarded("propagate", index, tracker.step, state, f, frame.shape[:2], mask,
+                result = guarded("propagate", index, tracker.step, state, f, frame.shape[:2], mask,
                                   return_probs=return_probs, **pixels)
                 due = discover_every is not None and state.started and index % discover_every == 0 and mask is None
                 if due and index > 0:
-                    proposals = _guarded("initializer", index, initializer, index, frame)
+                    proposals = guarded("initializer", index, initializer, index, frame)
                     new = new_objects(proposals, result.labels, state.ids, discovery) if proposals is not None else None
                     if new is not None:
-                        result = _guarded("propagate", index, tracker.amend, state, result, new,
+                        result = guarded("propagate", index, tracker.amend, state, result, new,
                                           return_probs=return_probs, **pixels)
                 stats.add("propagate", time.perf_counter() - t0)
                 yield result

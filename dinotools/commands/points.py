@@ -10,9 +10,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from .cli import parse_kv
-from .errors import UserError
-from .registry import ComponentError
+from dinotools.commands.run import parse_kv
+from dinotools.errors import UserError
+from dinotools.registry import ComponentError
 
 log = logging.getLogger("dinotools")
 
@@ -94,7 +94,7 @@ def first_frame_size(source) -> tuple:
 
 def _built(kind: str, name: str, build):
     """``build()``; an unexpected error becomes one line naming the component."""
-    from .engine import first_line, passes_through
+    from dinotools.pipeline.engine import first_line, passes_through
 
     try:
         return build()
@@ -107,7 +107,7 @@ def _built(kind: str, name: str, build):
 
 
 def make_tracker(args):
-    from .registry import create_backbone, create_tracker
+    from dinotools.registry import create_backbone, create_tracker
 
     kwargs = {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None}
     backbone_kwargs = parse_kv(args.backbone_arg, "--backbone-arg")
@@ -122,7 +122,7 @@ def make_tracker(args):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from .cli import setup_logging
+    from dinotools.commands.run import setup_logging
 
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -144,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _one_line(exc: Exception, args) -> Optional[str]:
-    from .engine import StageError, first_line
+    from dinotools.pipeline.engine import StageError, first_line
 
     if isinstance(exc, StageError):
         log.debug("traceback of the failed component", exc_info=exc.original)
@@ -176,9 +176,9 @@ def _run(args, partial: list) -> int:
         check_writable(args.overlay, "overlay", (".mp4",), args.overwrite)
         if args.overlay.resolve() == args.output.resolve():
             raise UserError("--overlay and --output must be different files")
-    from .io.frames import open_frames
-    from .io.queries import grid_queries, read_queries
-    from .points_run import run_points
+    from dinotools.io.frames import open_frames
+    from dinotools.io.queries import grid_queries, read_queries
+    from dinotools.runs.points import run_points
 
     source = open_frames(args.frames or args.video)
     size = first_frame_size(source)

@@ -9,9 +9,9 @@ import logging
 
 import torch
 
-from . import _ext
-from .ops.window import window_propagate
-from .tracking import make_neighborhood_mask, propagate
+from dinotools import _ext
+from dinotools.ops.dense import make_neighborhood_mask, propagate
+from dinotools.ops.window import window_propagate
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class FusedPropagator:
         _ext.assert_has_ext()
 
     def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
-        from .ops.fused import fused_propagate
+        from dinotools.ops.fused import fused_propagate
 
         return fused_propagate(
             current, context, context_probs, size=size, shape=shape, topk=topk, temperature=temperature

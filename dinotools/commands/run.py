@@ -8,10 +8,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import Interrupted, UserError
-from .registry import ComponentError
-from .settings import RunSettings, describe_failure, tracker_fields
-from .signals import terminate_as_interrupt
+from dinotools.commands.signals import terminate_as_interrupt
+from dinotools.errors import Interrupted, UserError
+from dinotools.registry import ComponentError
+from dinotools.runs.settings import RunSettings, describe_failure, tracker_fields
 
 log = logging.getLogger("dinotools")
 
@@ -79,7 +79,7 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     The tracker parameters come from ``RunSettings``' ``tracker_param`` fields (one option each,
     with its default and one-line meaning); ``settings_from_args`` reads every field back by name.
     """
-    from .io.exports import FORMATS
+    from dinotools.io.exports import FORMATS
 
     d = RunSettings()
     comp = p.add_argument_group("components")
@@ -151,7 +151,7 @@ def parse_kv(items: List[str], flag: str = "--init-arg") -> dict:
 
 
 def cmd_track(args) -> int:
-    from .job import run_video
+    from dinotools.runs.job import run_video
 
     if (args.frames is None) == (args.video is None):
         raise UserError("give exactly one of --frames DIR or --video FILE")
@@ -175,7 +175,7 @@ def cmd_track(args) -> int:
 
 
 def cmd_list() -> int:
-    from .registry import list_components
+    from dinotools.registry import list_components
 
     rows = [(c.kind, c.name, c.source, "ok" if c.ok else f"FAILED: {c.error}") for c in list_components()]
     widths = [max(len(r[i]) for r in rows + [("kind", "name", "source", "")]) for i in range(3)]
@@ -190,7 +190,7 @@ def cmd_info() -> int:
 
     import torch
 
-    from . import __version__, _ext
+    from dinotools import __version__, _ext
 
     print(f"dinotools {__version__}, python {platform.python_version()}, torch {torch.__version__}")
     print(f"torch CUDA: {torch.version.cuda or 'none (CPU build)'}; GPU available: {torch.cuda.is_available()}")
@@ -206,14 +206,14 @@ def cmd_info() -> int:
     else:
         print(f"compiled operator dinotools._C: NOT available: {_ext.LOAD_ERROR}")
         print(f"  -> propagator 'auto' uses the PyTorch implementation; {_ext.BUILD_HINT}")
-    from .propagators import auto_propagator
+    from dinotools.ops.propagators import auto_propagator
 
     auto = auto_propagator()
     choice = getattr(auto, "name", type(auto).__name__)
     if choice == "auto":  # per-call dispatch: the build has no CUDA kernels
         choice = "fused on CPU inputs, torch (PyTorch) on CUDA inputs"
     print(f"propagator 'auto' resolves to: {choice}")
-    from .devices import describe_device, resolve_device
+    from dinotools.ops.devices import describe_device, resolve_device
 
     auto = describe_device(resolve_device("auto"))
     print(f"device 'auto' (the default) resolves to: {auto}" + ("" if "cuda" in auto else " (no CUDA GPU visible)"))
@@ -236,7 +236,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.info:
                 return cmd_info()
             if args.demo:
-                from .demo_cli import cmd_demo
+                from dinotools.commands.demo import cmd_demo
 
                 return cmd_demo(settings_from_args(args), args.output, progress=not args.no_progress)
             return cmd_track(args)

@@ -2,12 +2,12 @@
 
 The job layer's contract with every command line that tracks videos (``dinotools.run``, batch
 runs): a command line turns its arguments into a ``RunSettings`` and calls
-``dinotools.job.run_video``; ``build_tracker`` builds the tracker once so that a batch runner
+``dinotools.runs.job.run_video``; ``build_tracker`` builds the tracker once so that a batch runner
 can reuse it for every video. Nothing here imports a command line.
 
 Adding an option: a field here (a tracker parameter with ``tracker_param`` gets its command-line
 option, its ``--help`` line and its place in the resume record automatically); an option of
-another kind also needs its ``add_argument`` in ``dinotools.cli.add_tracking_arguments``.
+another kind also needs its ``add_argument`` in ``dinotools.commands.run.add_tracking_arguments``.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from .errors import UserError
-from .registry import ComponentError
+from dinotools.errors import UserError
+from dinotools.registry import ComponentError
 
 
 def tracker_param(default, help: str, *, record: bool = True, **option) -> Any:
@@ -83,7 +83,7 @@ class RunSettings:
 
     def check(self) -> None:
         """Refuse values no run can use or that cannot give a useful result (one line naming the option)."""
-        from .io.exports import check_formats
+        from dinotools.io.exports import check_formats
 
         self.formats = check_formats(self.formats)
         if self.refine_args and self.refine is None:
@@ -99,7 +99,7 @@ class RunSettings:
         for name in ("weights", "overlay", "report", "save_probs"):
             if isinstance(getattr(self, name), (str, Path)) and str(getattr(self, name)) == "":
                 raise UserError(f"--{name.replace('_', '-')} needs a path, got ''")
-        from .limits import check_tracker_params
+        from dinotools.runs.limits import check_tracker_params
 
         check_tracker_params(self.tracker_kwargs())
 
@@ -125,7 +125,7 @@ def tracker_fields():
 
 def build_component(kind: str, name: str, factory, **kwargs):
     """``factory(name, **kwargs)``; an unexpected error becomes one line naming the component."""
-    from .engine import first_line, passes_through
+    from dinotools.pipeline.engine import first_line, passes_through
 
     try:
         return factory(name, **kwargs)
@@ -145,9 +145,14 @@ def build_tracker(settings: RunSettings):
     """
     import torch
 
-    from .devices import resolve_device
-    from .limits import check_kwargs
-    from .registry import REGISTRIES, create_backbone, create_propagator, create_tracker
+    from dinotools.ops.devices import resolve_device
+    from dinotools.registry import (
+        REGISTRIES,
+        create_backbone,
+        create_propagator,
+        create_tracker,
+    )
+    from dinotools.runs.limits import check_kwargs
 
     device = str(resolve_device(settings.device))
     backbone_kwargs = {}
@@ -186,7 +191,7 @@ def out_of_memory(exc: BaseException) -> Optional[str]:
     import re
     import sys
 
-    from .engine import StageError
+    from dinotools.pipeline.engine import StageError
 
     if isinstance(exc, StageError):
         exc = exc.original
@@ -203,7 +208,7 @@ def out_of_memory(exc: BaseException) -> Optional[str]:
 
 def out_of_memory_message(exc: BaseException, settings: RunSettings, where: str = "GPU") -> str:
     """One line for an out-of-memory error, naming the settings that lower memory and their values."""
-    from .engine import StageError, first_line
+    from dinotools.pipeline.engine import StageError, first_line
 
     s = settings
     original = exc.original if isinstance(exc, StageError) else exc
@@ -220,7 +225,7 @@ def describe_failure(exc: BaseException, settings: RunSettings) -> Optional[str]
     """The one-line message for a failed component, memory exhaustion or a file-system error; None otherwise."""
     import logging
 
-    from .engine import StageError
+    from dinotools.pipeline.engine import StageError
 
     where = out_of_memory(exc)
     if where is not None:

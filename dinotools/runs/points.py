@@ -6,11 +6,11 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .engine import default_workers
-from .io.tracks import PointTracks, write_tracks
-from .io.trails import TrailWriter
-from .points_loop import track_points
-from .report import RunReport, progress_bar
+from dinotools.io.tracks import PointTracks, write_tracks
+from dinotools.io.trails import TrailWriter
+from dinotools.pipeline.engine import default_workers
+from dinotools.pipeline.point_loop import track_points
+from dinotools.runs.report import RunReport, progress_bar
 
 
 def run_points(tracker, source, queries: np.ndarray, frame_size, args,

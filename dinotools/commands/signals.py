@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 
-from .errors import Interrupted
+from dinotools.errors import Interrupted
 
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 

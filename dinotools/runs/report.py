@@ -107,8 +107,8 @@ class RunReport:
 
     def save(self, path) -> None:
         """Write ``summary()`` as JSON, atomically (a failed write leaves no partial file)."""
-        from .errors import InputError
-        from .io.masks import atomic_save
+        from dinotools.errors import InputError
+        from dinotools.io.masks import atomic_save
 
         text = json.dumps(self.summary(), indent=2) + "\n"
         try:

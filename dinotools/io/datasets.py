@@ -7,8 +7,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from ..io.masks import read_mask
+from dinotools.errors import InputError
+from dinotools.io.masks import read_mask
 
 VOID_ID = 255  # DAVIS-2017 "void" label (object borders, unlabelled regions)
 

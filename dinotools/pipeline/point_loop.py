@@ -7,11 +7,10 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from .engine import feature_batches
-from .errors import ConfigError, InputError
-from .io.frames import open_frames
-from .loop import _guarded, _NoStats
-from .trackers.point_state import PointResult
+from dinotools.errors import ConfigError, InputError
+from dinotools.io.frames import open_frames
+from dinotools.pipeline.engine import NoStats, feature_batches, guarded
+from dinotools.trackers.point_state import PointResult
 
 
 def track_points(
@@ -29,7 +28,7 @@ def track_points(
     """Track ``queries [N,3]`` (t, x, y) through ``frames`` (arrays or a folder/video path).
 
     Yields one ``PointResult`` per frame. Features are computed ``batch_size`` frames at a time
-    (``prefetch > 0``: decoded and encoded ahead in background threads, see ``dinotools.engine``);
+    (``prefetch > 0``: decoded and encoded ahead in background threads, see ``dinotools.pipeline.engine``);
     matching is sequential. ``stats.add(stage, seconds)`` receives decode/backbone/propagate
     times; ``state`` continues a prepared ``PointState``; ``with_frames`` yields ``(frame, result)``
     pairs (for overlays). Raises ``InputError`` at the end when a query's frame never came.
@@ -39,7 +38,7 @@ def track_points(
     if isinstance(frames, (str, Path)):
         frames = open_frames(frames)
     state = state if state is not None else tracker.new_state(queries)
-    stats = stats or _NoStats()
+    stats = stats or NoStats()
     index = state.next_index
     batches, close = feature_batches(tracker, frames, batch_size, stats, prefetch=prefetch, start=index,
                                      workers=workers)
@@ -47,7 +46,7 @@ def track_points(
         for batch, feats in batches:
             for frame, f in zip(batch, feats):
                 t0 = time.perf_counter()
-                result = _guarded("propagate", index, tracker.step, state, f, frame.shape[:2])
+                result = guarded("propagate", index, tracker.step, state, f, frame.shape[:2])
                 stats.add("propagate", time.perf_counter() - t0)
                 yield (frame, result) if with_frames else result
                 index += 1

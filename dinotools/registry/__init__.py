@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from ._components import BUILTINS, GROUPS
+from dinotools.registry.builtins import BUILTINS, GROUPS
 
 log = logging.getLogger(__name__)
 

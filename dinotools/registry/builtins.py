@@ -6,7 +6,7 @@ Each value is an entry-point object reference ``module:attr``.
 
 GROUPS = {
     "backbone": "dinotools.backbones",
-    "propagator": "dinotools.propagators",
+    "propagator": "dinotools.ops.propagators",
     "initializer": "dinotools.mask_initializers",
     "tracker": "dinotools.trackers",
     "refiner": "dinotools.refiners",
@@ -23,13 +23,13 @@ BUILTINS = {
         **{f"dinov3_{v}": f"dinotools.backbones.dinov3.hub:{v}" for v in _DINOV3_VARIANTS},
     },
     "propagator": {
-        "reference": "dinotools.propagators:DensePropagator",
-        "torch": "dinotools.propagators:WindowPropagator",
-        "fused": "dinotools.propagators:FusedPropagator",
-        "auto": "dinotools.propagators:auto_propagator",
+        "reference": "dinotools.ops.propagators:DensePropagator",
+        "torch": "dinotools.ops.propagators:WindowPropagator",
+        "fused": "dinotools.ops.propagators:FusedPropagator",
+        "auto": "dinotools.ops.propagators:auto_propagator",
     },
     "initializer": {
-        "file": "dinotools.initializers:FileInitializer",
+        "file": "dinotools.initializers.file:FileInitializer",
     },
     "tracker": {
         "label-propagation": "dinotools.trackers.label_propagation:LabelPropagationTracker",

@@ -29,9 +29,9 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from .errors import InputError
-from .io.masks import atomic_save, check_mask, fit_mask, object_ids, read_mask
-from .trackers.state import ContextFrame
+from dinotools.errors import InputError
+from dinotools.io.masks import atomic_save, check_mask, fit_mask, object_ids, read_mask
+from dinotools.trackers.state import ContextFrame
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def run_record(settings, frames, mask, num_frames: int, save_probs, masks=None) 
     """What decides a run's outputs (compared on ``--resume``): the ``RunSettings`` fields marked
     ``record``, the frames and mask paths, the frame count, the probabilities folder, the masks'
     digest and the seed of random weights."""
-    from .settings import recorded_fields
+    from dinotools.runs.settings import recorded_fields
 
     path = lambda p: str(Path(p).resolve()) if p is not None else None  # noqa: E731
     values = {k: getattr(settings, k, None) for k in recorded_fields()}

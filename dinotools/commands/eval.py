@@ -7,14 +7,20 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..cli import HelpFormatter, Parser, setup_logging
-from ..errors import Interrupted, UserError
-from ..registry import ComponentError
-from ..signals import terminate_as_interrupt
-from .dataset import DavisDataset
-from .davis import evaluate_results
-from .grid import GridRow, format_grid, parse_grid, parse_value, setting_name
-from .report import format_table, write_reports
+from dinotools.commands.run import HelpFormatter, Parser, setup_logging
+from dinotools.commands.signals import terminate_as_interrupt
+from dinotools.errors import Interrupted, UserError
+from dinotools.eval.davis import evaluate_results
+from dinotools.eval.grid import (
+    GridRow,
+    format_grid,
+    parse_grid,
+    parse_value,
+    setting_name,
+)
+from dinotools.eval.report import format_table, write_reports
+from dinotools.io.datasets import DavisDataset
+from dinotools.registry import ComponentError
 
 # Tracker options forwarded only when given, so any registered tracker keeps its own defaults.
 TRACKER_OPTIONS = {
@@ -115,8 +121,8 @@ def _tracker_kwargs(args) -> Dict[str, Any]:
 
 def _check_tracker_kwargs(name: str, base: Dict[str, Any], settings: List[Dict[str, Any]]) -> None:
     """Every tracker keyword (options, --tracker-arg, --grid) exists and has a usable value, before any work."""
-    from ..limits import check_kwargs, check_tracker_params
-    from ..registry import REGISTRIES
+    from dinotools.registry import REGISTRIES
+    from dinotools.runs.limits import check_kwargs, check_tracker_params
 
     factory = REGISTRIES["tracker"].get(name)
     flags = {k: "--" + k.replace("_", "-") for k in TRACKER_OPTIONS}
@@ -138,8 +144,13 @@ def cmd_results(args, dataset: DavisDataset) -> int:
 def cmd_track(args, dataset: DavisDataset) -> int:
     from functools import partial
 
-    from .. import create_backbone, create_tracker
-    from .track import build_eval_tracker, describe, eval_settings, track_dataset
+    from dinotools import create_backbone, create_tracker
+    from dinotools.eval.track import (
+        build_eval_tracker,
+        describe,
+        eval_settings,
+        track_dataset,
+    )
 
     if not args.backbone:
         raise UserError("--track needs --backbone NAME (e.g. baseline, or a DINOv3 variant such as vits16)")
@@ -149,10 +160,10 @@ def cmd_track(args, dataset: DavisDataset) -> int:
     if clash:
         raise UserError(f"{', '.join(clash)} given both as an option and in --grid; give it once")
     _check_tracker_kwargs(args.tracker, base, settings)
-    from ..devices import resolve_device
-    from ..limits import check_kwargs
-    from ..registry import REGISTRIES
-    from ..settings import build_component
+    from dinotools.ops.devices import resolve_device
+    from dinotools.registry import REGISTRIES
+    from dinotools.runs.limits import check_kwargs
+    from dinotools.runs.settings import build_component
 
     base["device"] = str(resolve_device(args.device))
     backbone_kwargs = _pairs(args.backbone_arg, "--backbone-arg")
@@ -201,9 +212,9 @@ def cmd_track(args, dataset: DavisDataset) -> int:
 
 
 def cmd_oracle(args, dataset: DavisDataset) -> int:
-    from ..devices import resolve_device
-    from ..registry import create_refiner
-    from .oracle import davis_samples, evaluate_oracle, format_oracle
+    from dinotools.eval.oracle import davis_samples, evaluate_oracle, format_oracle
+    from dinotools.ops.devices import resolve_device
+    from dinotools.registry import create_refiner
 
     if args.every < 1:
         raise UserError(f"--every must be >= 1, got {args.every}")
@@ -245,7 +256,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _one_line(exc: Exception, args) -> Optional[str]:
     """Component failures, memory exhaustion and file-system errors as ``dinotools.run`` words them."""
-    from ..settings import RunSettings, describe_failure
+    from dinotools.runs.settings import RunSettings, describe_failure
 
     known = {k: getattr(args, k) for k in ("backbone", "tracker", "batch_size", "prefetch", "backbone_workers")}
     known.update({k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None})
