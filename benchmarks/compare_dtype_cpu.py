@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from dinotools.pipeline import track_video
+from dinotools import pipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data", "davis2016-mini")
@@ -45,7 +45,7 @@ def labels_of_run(backbone, frames, first_mask, short_side):
 
     tracker = dinotools.create_tracker("label-propagation", backbone=backbone, propagator="auto",
                                        short_side=short_side)
-    return np.stack([r.labels for r in track_video(tracker, iter(frames), first_mask)])
+    return np.stack([r.labels for r in pipeline.track_video(tracker, iter(frames), first_mask)])
 
 
 def forward_seconds(backbones, images, rounds):

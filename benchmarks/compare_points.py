@@ -26,12 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dinotools import create_backbone, create_tracker
+from dinotools import create_backbone, create_tracker, pipeline
 from dinotools.commands.run import parse_kv
 from dinotools.eval.point_baselines import global_motion, zero_motion
 from dinotools.eval.points import THRESHOLDS, evaluate_video, mean_over_videos
 from dinotools.eval.synthetic_points import make_sequence
-from dinotools.pipeline import track_points
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini" / "JPEGImages" / "480p"
 SEQUENCES = ("blackswan", "car-shadow", "dog", "motocross-jump")
@@ -100,7 +99,7 @@ def main() -> None:
 
 
 def _points(tracker, seq):
-    out = list(track_points(tracker, list(seq.frames), seq.queries))
+    out = list(pipeline.track_points(tracker, list(seq.frames), seq.queries))
     return np.stack([r.xy for r in out], 1), ~np.stack([r.visible for r in out], 1)
 
 

@@ -1,6 +1,8 @@
 """Loads the compiled operator ``dinotools._C`` if it was built; records why not otherwise."""
 from __future__ import annotations
 
+import importlib
+
 import torch  # must precede dinotools._C: its registrars need libtorch loaded
 
 from dinotools._env import CPU_ISA, DISABLE_EXT, env_flag, env_str
@@ -26,7 +28,9 @@ if env_flag(DISABLE_EXT):
     LOAD_ERROR = f"disabled by {DISABLE_EXT}=1"
 else:
     try:
-        from dinotools import _C  # noqa: F401  (importing runs the TORCH_LIBRARY registrars)
+        # importing runs the TORCH_LIBRARY registrars; by name, since import-linter sees no .py for it and
+        # would read `import dinotools._C` as an import of the package root (which sits above every layer)
+        importlib.import_module("dinotools._C")
 
         HAS_EXT = True
         CUDA_BUILT = bool(torch.ops.dinotools.cuda_built())

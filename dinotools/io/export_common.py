@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
@@ -18,19 +18,6 @@ from dinotools.io.masks import read_mask
 
 FORMATS = ("png", "coco", "youtube-vos", "objects")  # png: the label PNGs every run writes
 SPOOL = ".dinotools-export"
-
-
-def check_formats(formats: Sequence[str]) -> List[str]:
-    """The formats, validated (one line naming the bad one), png first and without repeats."""
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise InputError(f"unknown --format {bad[0]!r}; choose from {', '.join(FORMATS)} (repeatable)")
-    out = ["png"] + [f for f in dict.fromkeys(formats) if f != "png"]
-    if "coco" in out:
-        from dinotools.io.coco import require_pycocotools
-
-        require_pycocotools()
-    return out
 
 
 def export_paths(output: Path, video: str) -> Dict[str, Path]:

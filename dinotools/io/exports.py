@@ -9,18 +9,17 @@ and assembled into the final files by streaming when the run finishes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from dinotools.errors import InputError
-from dinotools.io.coco import CocoExport
+from dinotools.io.coco import CocoExport, require_pycocotools
 from dinotools.io.export_common import (  # noqa: F401  (re-exported: the exports' public names)
     FORMATS,
     SPOOL,
     LabelSequence,
     Spool,
-    check_formats,
     export_paths,
     present_ids,
     read_png_folder,
@@ -29,6 +28,17 @@ from dinotools.io.export_common import (  # noqa: F401  (re-exported: the export
 from dinotools.io.masks import read_mask
 from dinotools.io.objects import ObjectsExport
 from dinotools.io.ytvos import YouTubeVosExport
+
+
+def check_formats(formats: Sequence[str]) -> List[str]:
+    """The formats, validated (one line naming the bad one), png first and without repeats."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise InputError(f"unknown --format {bad[0]!r}; choose from {', '.join(FORMATS)} (repeatable)")
+    out = ["png"] + [f for f in dict.fromkeys(formats) if f != "png"]
+    if "coco" in out:
+        require_pycocotools()
+    return out
 
 
 class Exports:
