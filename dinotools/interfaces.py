@@ -1,19 +1,11 @@
 """Runtime-checkable protocols of the component kinds; shapes are the contract."""
 from __future__ import annotations
 
-from typing import (
-    Any,
-    Iterable,
-    Iterator,
-    Mapping,
-    Optional,
-    Protocol,
-    Sequence,
-    runtime_checkable,
-)
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence, runtime_checkable
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # annotations only: `import dinotools` (which checks components against these) stays cheap
+    import numpy as np
+    import torch
 
 
 @runtime_checkable
@@ -69,16 +61,61 @@ class MaskInitializer(Protocol):
 
 @runtime_checkable
 class Tracker(Protocol):
-    """Per-video tracking: ``track(frames, first_mask)`` yields one ``FrameResult`` per frame."""
+    """A mask tracker: steps one frame at a time; ``dinotools.pipeline.track_video`` drives it.
 
-    def track(
-        self,
-        frames: Iterable[np.ndarray],
-        first_mask: Optional[np.ndarray] = None,
-        *,
-        masks: Optional[Mapping[int, np.ndarray]] = None,
-        return_probs: bool = False,
-    ) -> Iterator[Any]: ...
+    - ``new_state()`` -> a fresh per-video state (the tracker itself holds none, so one tracker
+      serves many videos); the state has ``next_index`` (the frame the next ``step`` is for).
+    - ``encode(frames)``: ``frames`` a list of ``[H,W,3]`` uint8 RGB -> features ``[B,h,w,D]``
+      (called from background threads, batches in order; must not touch the state).
+    - ``step(state, features [h,w,D], frame_size (H, W), mask=None, *, return_probs=False,
+      frame=None)`` -> a result with ``.index``, ``.labels [H,W]`` (ids exactly as given, 0 =
+      background), ``.ids`` and, with ``return_probs``, ``.probs [M,H,W]``. ``mask [H,W]`` (ids, 0 =
+      no information) makes the frame an anchor; ``frame`` is the pixels when ``takes_frames``.
+    - ``amend(state, result, mask, *, return_probs=False, frame=None)`` -> the result with ``mask``
+      applied to the frame just stepped (new objects found by ``--discover-every``).
+    Optional: ``takes_frames`` (bool: ``step``/``amend`` need ``frame=``), ``device``, and for
+    ``--resume`` ``max_context`` and ``mask_probs(state, mask) -> [h,w,M]``.
+    """
+
+    def new_state(self) -> Any: ...
+
+    def encode(self, frames: Sequence[np.ndarray]) -> torch.Tensor: ...
+
+    def step(self, state: Any, features: torch.Tensor, frame_size: Sequence[int],
+             mask: Optional[np.ndarray] = None, *, return_probs: bool = False,
+             frame: Optional[np.ndarray] = None) -> Any: ...
+
+    def amend(self, state: Any, result: Any, mask: np.ndarray, *, return_probs: bool = False,
+              frame: Optional[np.ndarray] = None) -> Any: ...
+
+
+@runtime_checkable
+class PointTracker(Protocol):
+    """A point tracker: steps one frame at a time; ``dinotools.pipeline.track_points`` drives it.
+
+    ``new_state(queries [N,3])`` (t, x, y per query) -> a per-video state with ``next_index``;
+    ``encode(frames)`` as ``Tracker.encode``; ``step(state, features [h,w,D], frame_size)`` -> a
+    result with ``.index``, ``.xy [N,2]`` (pixels, NaN before a query's frame) and ``.visible [N]``.
+    """
+
+    def new_state(self, queries: Any) -> Any: ...
+
+    def encode(self, frames: Sequence[np.ndarray]) -> torch.Tensor: ...
+
+    def step(self, state: Any, features: torch.Tensor, frame_size: Sequence[int]) -> Any: ...
+
+
+def protocol_members(protocol: type) -> list:
+    """The attributes and methods a protocol declares (what ``isinstance`` checks), sorted."""
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items() if callable(v) and (not n.startswith("_") or n == "__call__")}
+    return sorted(names)
+
+
+def missing_members(obj: Any, protocols: Sequence[type]) -> list:
+    """The members of the closest of ``protocols`` that ``obj`` lacks ([] when it satisfies one)."""
+    gaps = [[n for n in protocol_members(p) if not hasattr(obj, n)] for p in protocols]
+    return min(gaps, key=len)
 
 
 @runtime_checkable

@@ -31,6 +31,18 @@ def fresh(monkeypatch):
     return reg, eps
 
 
+class Tiny:
+    """A minimal object satisfying the Backbone protocol, remembering how it was built."""
+
+    patch_size, embed_dim, mean, std = 16, 3, (0.0,) * 3, (1.0,) * 3
+
+    def __init__(self, tag, **kwargs):
+        self.tag, self.kwargs = tag, kwargs
+
+    def __call__(self, images):
+        return images
+
+
 def make_module(monkeypatch, name, **attrs):
     mod = types.ModuleType(name)
     for k, v in attrs.items():
@@ -63,23 +75,24 @@ def test_builtins_listed_as_builtin():
 
 def test_plugin_discovered_with_provenance(fresh, monkeypatch):
     reg, eps = fresh
-    make_module(monkeypatch, "fake_plugin_mod", Tiny=lambda **kw: ("tiny", kw))
+    make_module(monkeypatch, "fake_plugin_mod", Tiny=lambda **kw: Tiny("tiny", **kw))
     eps.append(fake_ep("tiny", "fake_plugin_mod:Tiny", "dinotools.backbones", FakeDist("dinotools-tiny", "0.3.1")))
     comps = {c.name: c for c in dinotools.list_components("backbone")}
     assert comps["tiny"].source == "dinotools-tiny==0.3.1" and comps["tiny"].ok
-    assert dinotools.create_backbone("tiny", a=1) == ("tiny", {"a": 1})
+    made = dinotools.create_backbone("tiny", a=1)
+    assert (made.tag, made.kwargs) == ("tiny", {"a": 1})
 
 
 def test_broken_plugin_is_reported_and_isolated(fresh, monkeypatch):
     reg, eps = fresh
-    make_module(monkeypatch, "good_mod", Good=lambda: "good")
+    make_module(monkeypatch, "good_mod", Good=lambda: Tiny("good"))
     eps.append(fake_ep("broken", "no_such_module_xyz:Thing", "dinotools.backbones", FakeDist("dinotools-broken")))
     eps.append(fake_ep("good", "good_mod:Good", "dinotools.backbones", FakeDist("dinotools-good")))
     comps = {c.name: c for c in dinotools.list_components("backbone")}
     assert not comps["broken"].ok
     assert "dinotools-broken==1.2.3" in comps["broken"].source
     assert "ModuleNotFoundError" in comps["broken"].error and "no_such_module_xyz" in comps["broken"].error
-    assert dinotools.create_backbone("good") == "good"
+    assert dinotools.create_backbone("good").tag == "good"
     with pytest.raises(ComponentError, match=r"dinotools-broken==1\.2\.3.*no_such_module_xyz"):
         dinotools.create_backbone("broken")
 
@@ -100,16 +113,21 @@ def test_plugin_cannot_replace_builtin(fresh, monkeypatch):
 def test_register_in_process_and_duplicates(fresh):
     @dinotools.register_backbone("my-bb")
     class MyBackbone:
+        patch_size, embed_dim, mean, std = 16, 3, (0.0,) * 3, (1.0,) * 3
+
         def __init__(self, scale=1):
             self.scale = scale
+
+        def __call__(self, images):
+            return images
 
     assert dinotools.create_backbone("my-bb", scale=3).scale == 3
     src = {c.name: c.source for c in dinotools.list_components("backbone")}["my-bb"]
     assert src == "in-process"
     with pytest.raises(ValueError, match="already registered"):
         dinotools.register_backbone("my-bb")(MyBackbone)
-    dinotools.register_backbone("my-bb", override=True)(lambda: "replaced")
-    assert dinotools.create_backbone("my-bb") == "replaced"
+    dinotools.register_backbone("my-bb", override=True)(lambda: MyBackbone(scale=7))
+    assert dinotools.create_backbone("my-bb").scale == 7
 
 
 def test_unknown_name_suggests_close_matches():
@@ -126,3 +144,42 @@ def test_non_callable_entry_is_rejected(fresh, monkeypatch):
     with pytest.raises(ComponentError, match="not a class or factory"):
         dinotools.create_backbone("const")
 
+
+
+class StepOnlyTracker:
+    """A plugin tracker that forgot ``encode`` and ``amend`` (and is no point tracker either)."""
+
+    def __init__(self, **kwargs):
+        pass
+
+    def new_state(self):
+        return None
+
+    def step(self, state, features, frame_size, mask=None):
+        return None
+
+
+def test_created_component_is_checked_against_its_protocol(monkeypatch):
+    """A plugin missing a method of its kind's protocol fails when created, in one line naming the
+    plugin (distribution and target) and the missing methods, instead of failing mid-video."""
+    eps = []
+    monkeypatch.setattr(registry, "_entry_points", lambda group: [e for e in eps if e.group == group])
+    monkeypatch.setitem(registry.REGISTRIES, "tracker", Registry("tracker"))
+    make_module(monkeypatch, "half_tracker", StepOnlyTracker=StepOnlyTracker)
+    eps.append(fake_ep("half", "half_tracker:StepOnlyTracker", "dinotools.trackers", FakeDist("dinotools-half")))
+    with pytest.raises(ComponentError) as err:
+        dinotools.create_tracker("half")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "'half' from dinotools-half==1.2.3 (half_tracker:StepOnlyTracker)" in message
+    assert "lacks encode" in message  # closest protocol: PointTracker (only encode missing)
+
+
+def test_every_builtin_satisfies_its_protocol():
+    from dinotools.interfaces import missing_members
+
+    backbone = dinotools.create_backbone("baseline")
+    assert missing_members(backbone, registry.PROTOCOLS["backbone"]) == []
+    for name in ("label-propagation", "points"):
+        tracker = dinotools.create_tracker(name, backbone=backbone, device="cpu")
+        assert missing_members(tracker, registry.PROTOCOLS["tracker"]) == []

@@ -192,3 +192,38 @@ def test_discovery_gives_entering_objects_one_id():
         assert 11 in r.labels and 10 in r.labels
     for r in results[:first_new]:
         assert 11 not in r.labels
+
+
+class PixelRefiner:
+    """A refiner that reads the frame's pixels (as guided does) and records what it was given."""
+
+    name = "pixel-recorder"
+
+    def __init__(self):
+        self.frames = []
+
+    def __call__(self, frame, raw):
+        self.frames.append(frame)
+        size = frame.shape[:2]
+        up = torch.nn.functional.interpolate(raw.permute(2, 0, 1)[None].float(), size=size, mode="nearest")
+        return up[0]
+
+
+@pytest.mark.parametrize("return_probs", [False, True])
+def test_discovery_amend_gives_the_refiner_the_frame(return_probs):
+    """amend() (a proposal on a tracked frame) decodes with the frame's pixels, with and without
+    probabilities; it used to pass the context entry in place of the frame and crash with probs."""
+    visible = entering_clip()
+    frames = [np.full((240, 320, 3), 40 + 10 * i, np.uint8) for i in range(len(visible))]
+    refiner = PixelRefiner()
+    tracker = dinotools.create_tracker("label-propagation", backbone=OracleBackbone(visible), short_side=240,
+                                       size=5, refiner=refiner)
+    results = list(track_video(tracker, frames, initializer=lambda i, f: visible[i] * 10, discover_every=2,
+                               return_probs=return_probs))
+    assert results[-1].ids == (10, 11)
+    amended = next(r for r in results if len(r.ids) == 2)
+    assert all(isinstance(f, np.ndarray) and f.shape == (240, 320, 3) for f in refiner.frames)
+    # the refiner saw the amended frame's own pixels (each frame has its own grey level)
+    assert any(int(f[0, 0, 0]) == 40 + 10 * amended.index for f in refiner.frames)
+    if return_probs:
+        assert amended.probs is not None and amended.probs.shape == (3, 240, 320)

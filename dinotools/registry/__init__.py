@@ -15,7 +15,25 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
+from dinotools.interfaces import (
+    Backbone,
+    MaskInitializer,
+    PointTracker,
+    Propagator,
+    Refiner,
+    Tracker,
+    missing_members,
+)
 from dinotools.registry.builtins import BUILTINS, GROUPS
+
+# What a created component must provide, per kind (a tracker follows one of two protocols).
+PROTOCOLS = {
+    "backbone": (Backbone,),
+    "propagator": (Propagator,),
+    "initializer": (MaskInitializer,),
+    "tracker": (Tracker, PointTracker),
+    "refiner": (Refiner,),
+}
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +181,17 @@ class Registry:
         return comp.factory
 
     def create(self, name: str, **kwargs: Any) -> Any:
-        return self.get(name)(**kwargs)
+        """``factory(**kwargs)``, checked against the kind's protocol (``dinotools.interfaces``)."""
+        obj = self.get(name)(**kwargs)
+        missing = missing_members(obj, PROTOCOLS[self.kind])
+        if missing:
+            comp = self._entries[name]
+            wanted = " or ".join(p.__name__ for p in PROTOCOLS[self.kind])
+            raise ComponentError(
+                f"{self.kind} {name!r} from {comp.source} ({comp.target}) lacks {', '.join(missing)} "
+                f"(the {wanted} protocol, dinotools.interfaces)"
+            )
+        return obj
 
 
 REGISTRIES: Dict[str, Registry] = {kind: Registry(kind) for kind in GROUPS}

@@ -242,14 +242,14 @@ class LabelPropagationTracker:
     def amend(self, state: TrackState, result: FrameResult, mask: np.ndarray, *, return_probs: bool = False,
               frame: Optional[np.ndarray] = None):
         """Apply ``mask`` to the frame just stepped (discovery): it becomes an anchor (``frame`` as in ``step``)."""
-        frame = state.last  # the prediction the last step pushed to the recent queue
-        if frame is None:
+        pushed = state.last  # the prediction the last step pushed to the recent queue (not the pixels)
+        if pushed is None:
             raise RuntimeError("amend() must follow a step() without mask")
-        if state.recent and state.recent[-1] is frame:
+        if state.recent and state.recent[-1] is pushed:
             state.recent.pop()
         state.last = None
-        raw, labels = self.apply_mask(state, frame.probs, result.labels, mask)
-        state.anchors.append(ContextFrame(frame.features, raw))
+        raw, labels = self.apply_mask(state, pushed.probs, result.labels, mask)
+        state.anchors.append(ContextFrame(pushed.features, raw))
         probs = self.decode(raw, state.frame_size, state.ids, frame)[0] if return_probs else None
         return FrameResult(result.index, labels, tuple(state.ids), probs, raw if return_probs else None)
 
