@@ -70,6 +70,8 @@ setup(
     install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7", "tqdm>=4.60"],
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout>=2.1",  # a hung test fails with its stack, never wedges CI
+                "import-linter>=2.1",  # the layer contracts (pyproject.toml [tool.importlinter])
+                "build>=1.0",  # .ci/wheel.sh builds the sdist
                 "asv>=0.6", "ninja", "safetensors>=0.4",  # safetensors: HF-format loading tests
                 "pycocotools>=2.0.6",  # the coco export's tests
                 "ray>=2.9"],  # the batch runner's Ray engine tests (under CI=true they must run)

@@ -11,6 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DINOTOOLS_SHARED", ROOT.parent / "shared"))
 
 
+def pytest_configure(config):
+    """Under .ci/wheel.sh (DINOTOOLS_TEST_INSTALLED=1) the suite must test the installed wheel: a
+    ``dinotools`` imported from this checkout (the working directory on sys.path, an editable
+    install) would test the source tree instead, so the run stops at once."""
+    if os.environ.get("DINOTOOLS_TEST_INSTALLED") == "1":
+        import dinotools
+
+        where = Path(dinotools.__file__).resolve()
+        if ROOT in where.parents:
+            raise pytest.UsageError(f"DINOTOOLS_TEST_INSTALLED=1 but dinotools is imported from the checkout ({where})")
+
+
 def shared_path(*parts: str) -> Path:
     """Path under ../shared, or skip the test (with the reason) when it is absent."""
     path = SHARED.joinpath(*parts)

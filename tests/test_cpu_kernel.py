@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT, shared_path
+from conftest import shared_path
 from test_ops import RANDOM_CASES, probs, quantised
 
 import dinotools
@@ -152,7 +152,7 @@ def test_auto_picks_the_best_runnable_path_never_the_layout_check():
 
 def _run_with_env(value, code):
     env = dict(os.environ, DINOTOOLS_CPU_ISA=value)
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 
 
 def test_environment_override_picks_the_path():
