@@ -13,31 +13,16 @@ import numpy as np
 import torch
 
 from dinotools.errors import UserError
+from dinotools.pipeline.stages import (  # noqa: F401  (re-exported)
+    NoStats,
+    StageError,
+    first_line,
+    guarded,
+    passes_through,
+)
+from dinotools.pipeline.writer import Writer  # noqa: F401  (re-exported)
 
 _POLL_S = 0.1  # how often a blocked producer checks whether the consumer has gone
-
-
-class StageError(RuntimeError):
-    """A component raised while running: ``stage`` (backbone/propagate/initializer) and the frames."""
-
-    def __init__(self, stage: str, first: int, last: int, exc: BaseException) -> None:
-        self.stage, self.first, self.last, self.original = stage, first, last, exc
-        super().__init__(self.describe(stage))
-
-    def describe(self, component: str) -> str:
-        """One line: ``<component> failed on frame(s) ...: <error type>: <first line of its message>``."""
-        frames = f"frame {self.first}" if self.first == self.last else f"frames {self.first}-{self.last}"
-        return f"{component} failed on {frames}: {type(self.original).__name__}: {first_line(self.original)}"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else "(no message)"
-
-
-def passes_through(exc: BaseException) -> bool:
-    """Errors that already speak to the user (or must reach the CLI unchanged) are never wrapped."""
-    return isinstance(exc, (UserError, StageError, torch.OutOfMemoryError, MemoryError, KeyboardInterrupt))
 
 
 class _Raised:
@@ -275,78 +260,3 @@ def feature_batches(tracker, frames: Iterable[np.ndarray], batch_size: int, stat
     encoder = ParallelEncoder(tracker, reader, batch_size, stats, depth=prefetch, workers=workers, start=start,
                               on_close=reader.close)
     return encoder, encoder.close
-
-
-class Writer:
-    """Runs submitted calls in order, in one daemon thread with at most ``depth`` waiting (0: inline).
-
-    After a call raises, later calls are skipped, and the error is raised by the next
-    ``submit``/``close`` in the caller's thread: everything submitted before it is finished.
-    """
-
-    def __init__(self, depth: int, name: str = "dinotools-write") -> None:
-        self.error: Optional[BaseException] = None  # the failed call's error, until raised
-        self.failed = False  # stays True: every call after a failure is skipped
-        self._queue: Optional[queue.Queue] = None
-        if depth > 0:
-            self._queue = queue.Queue(maxsize=depth)
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if not self.failed:
-                fn, args = item
-                try:
-                    fn(*args)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    self.error, self.failed = exc, True
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            exc, self.error = self.error, None
-            raise exc
-
-    def submit(self, fn: Callable, *args) -> None:
-        self._raise()
-        if self._queue is None:
-            try:
-                fn(*args)
-            except BaseException:
-                self.failed = True
-                raise
-            return
-        while True:  # blocks while the queue is full, but notices a failed write
-            try:
-                self._queue.put((fn, args), timeout=_POLL_S)
-                return
-            except queue.Full:
-                self._raise()
-
-    def close(self) -> None:
-        """Finish the pending calls, stop the thread, and raise a call's error if one failed."""
-        if self._queue is not None:
-            self._queue.put(_END)
-            self._thread.join()
-            self._queue = None
-        self._raise()
-
-
-class NoStats:
-    """A ``stats`` that drops every timing (the loops' default)."""
-
-    def add(self, stage: str, seconds: float) -> None:
-        pass
-
-
-def guarded(stage: str, index: int, fn, *args, **kwargs):
-    """Calls ``fn``; an error from a component (not a user error) becomes a ``StageError`` naming it."""
-    try:
-        return fn(*args, **kwargs)
-    except BaseException as exc:
-        if passes_through(exc):
-            raise
-        raise StageError(stage, index, index, exc) from exc
