@@ -6,7 +6,7 @@ Each value is an entry-point object reference ``module:attr``.
 
 GROUPS = {
     "backbone": "dinotools.backbones",
-    "propagator": "dinotools.ops.propagators",
+    "propagator": "dinotools.propagators",
     "initializer": "dinotools.mask_initializers",
     "tracker": "dinotools.trackers",
     "refiner": "dinotools.refiners",
