@@ -3,7 +3,8 @@
 ``run_video`` is what ``python -m dinotools.run`` does after parsing its arguments, callable per
 video by a batch runner with one preloaded tracker. Order: every check that can fail (settings,
 frames, masks, every output path) before the backbone loads; then the run record, tracking,
-writing, the exports and the report, and only then the record removed (a kill before leaves a run to resume).
+writing, the exports and the report, and only then the record removed (a kill before that
+leaves a run that ``--resume`` finishes).
 """
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     a finished run (every frame written, no run record, every export asked for there);
     ``report.extra["finished_exports"]`` when it found every frame written by an unfinished run
     and only finished its exports (none tracked). ``overwrite`` removes only what an earlier
-    dinotools run wrote and refuses files it did not write (``dinotools.runs.earlier``). Raises ``UserError`` for anything the user can fix and
-    ``Interrupted`` (a ``KeyboardInterrupt``) saying what is written and how to continue.
+    dinotools run wrote and refuses files it did not write (``dinotools.runs.earlier``).
+    Raises ``UserError`` for anything the user can fix and ``Interrupted`` (a ``KeyboardInterrupt``)
+    saying what is written and how to continue.
     """
     from dinotools.registry import create_initializer
 
