@@ -155,8 +155,11 @@ def main() -> int:
     args = ap.parse_args()
     from audit_runs import build
 
+    from audit_phases import build as build_phases
+
     audit = Audit()
     build(audit)
+    build_phases(audit)  # issue 20: inputs in the output folder, --overwrite, a kill at every phase
     root = Path(tempfile.mkdtemp(prefix="dinotools-audit-"))
     nsok = can_unshare()
     cases = [c for c in audit.cases[args.start:] if (not args.only or args.only in c.name) and (args.heavy or not c.heavy)]

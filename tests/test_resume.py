@@ -1,5 +1,6 @@
 """``--resume``: same frames in the context, probabilities one-hot from the written PNGs; SIGKILL-safe outputs."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,3 +124,101 @@ def test_sigkill_midway_then_resume(tmp_path):
     expected = _oracle(frames, masks, k, 160)
     for i in range(len(frames)):  # frames < k: the uninterrupted masks; frames >= k: the documented semantics
         np.testing.assert_array_equal(read_mask(out / f"{i:05d}.png"), expected[i], err_msg=f"frame {i}, k={k}")
+
+
+# Issue 20, item 2: a run that exits 0 (first run or --resume) leaves every export complete and
+# describing exactly the PNGs, whatever phase a kill interrupted.
+EXPORTS = ["--format", "coco", "--format", "objects", "--format", "youtube-vos"]
+
+
+def _exports_of(out, check, frames_dir, formats):
+    """The exports an uninterrupted writer makes of the PNGs in ``out``, into ``check``: ``{path: bytes}``."""
+    from dinotools.io.export_common import video_name
+    from dinotools.io.exports import Exports
+
+    names = sorted(p.stem for p in out.glob("*.png"))
+    files = sorted(p.name for p in frames_dir.iterdir())
+    check.mkdir()
+    exports = Exports(formats, check, video_name(frames_dir), names, files)
+    exports.start(0)
+    for i, n in enumerate(names):
+        exports.add(i, read_mask(out / f"{n}.png"))
+    exports.finish()
+    return {p.relative_to(check): p.read_bytes() for p in sorted(check.rglob("*")) if p.is_file()}
+
+
+def _assert_finished(out, tmp_path, formats):
+    """Every export there and equal to one made from the PNGs; no spool, temp file or run record anywhere."""
+    want = _exports_of(out, tmp_path / "check", tmp_path / "frames", formats)
+    exported = [p for p in sorted(out.rglob("*")) if p.is_file() and p.parent != out / "probs"
+                and not (p.parent == out and p.suffix == ".png")]  # all but the label PNGs and probabilities
+    got = {p.relative_to(out): p.read_bytes() for p in exported}
+    assert got == want
+    assert not [p for p in out.rglob(".*")], "spool, temp files or run record left behind"
+    n = len(list(out.glob("*.png")))
+    assert n == len(list((tmp_path / "frames").iterdir())) and len(list((out / "probs").glob("*.npz"))) == n
+
+
+def test_resume_finishes_the_exports_when_every_png_is_written(tmp_path):
+    """Reproduction: a run stopped between its last PNG and its exports was "nothing to resume" for good."""
+    _clip(tmp_path, 6, (64, 96), late_object=False)
+    out = tmp_path / "out"
+    argv = _args(tmp_path / "frames", tmp_path / "masks", out, 64) + EXPORTS + ["--save-probs"]
+    assert main(argv) == 0
+    for p in out.glob("*.json"):  # what the kill left: every PNG, no export, the spool, the run record
+        p.unlink()
+    shutil.rmtree(out / "youtube-vos")
+    (out / ".dinotools-export").mkdir()
+    (out / ".dinotools-export" / "coco").write_text("{}\n")
+    args = build_parser().parse_args(argv)
+    resume.write_manifest(out, resume.run_record(settings_from_args(args), args.frames, args.mask, 6, out / "probs"))
+    assert main(argv + ["--resume"]) == 0
+    _assert_finished(out, tmp_path, ["coco", "objects", "youtube-vos"])
+
+
+@pytest.mark.parametrize("phase,formats", [
+    ("save:00007.png", ["coco", "objects"]),  # during the last label PNG (its temp file written, not renamed)
+    ("save:00007.png", ["youtube-vos"]),  # during the last frame's youtube-vos PNG (before its label PNG)
+    ("exports", ["coco", "objects", "youtube-vos"]),  # between the last PNG and the exports
+    ("save:{video}.coco.json", ["coco", "objects", "youtube-vos"]),  # while an export is written
+    ("save:meta.json", ["coco", "objects", "youtube-vos"]),
+    ("finish", ["coco", "objects", "youtube-vos"]),  # every output written, the run record not yet removed
+])
+def test_sigkill_at_each_phase_then_resume(tmp_path, phase, formats):
+    """The test hook DINOTOOLS_TEST_KILL_AT stops the run with SIGKILL at a named phase (deterministic)."""
+    from dinotools.io.export_common import video_name
+
+    _clip(tmp_path, 8, (64, 96), late_object=False)
+    out = tmp_path / "out"
+    fmt = [a for f in formats for a in ("--format", f)]
+    argv = _args(tmp_path / "frames", tmp_path / "masks", out, 64) + fmt + ["--save-probs", "--report",
+                                                                           str(tmp_path / "r.json")]
+    env = dict(os.environ, DINOTOOLS_TEST_KILL_AT=phase.format(video=video_name(tmp_path / "frames")))
+    proc = subprocess.run([sys.executable, "-m", "dinotools.run", *argv], env=env, capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-500:]
+    assert (out / resume.MANIFEST).is_file()  # killed before it finished: a run to resume
+    assert main(argv + ["--resume"]) == 0
+    _assert_finished(out, tmp_path, formats)
+    assert (tmp_path / "r.json").is_file()
+
+
+def test_eval_track_resume_is_accepted(tmp_path, capsys):
+    """Reproduction: the batch record held repr() of a functools.partial (a memory address): always refused."""
+    from conftest import shared_path
+
+    from dinotools.commands.eval import main as eval_main
+
+    root = shared_path("data", "davis2016-mini")
+    args = ["--davis", str(root), "--track", "--backbone", "baseline", "--short-side", "48", "--sequences",
+            "blackswan", "--max-frames", "3", "--out", str(tmp_path)]
+    # In another process, as a user reruns: a partial's repr holds its function's address, the same
+    # within one process.
+    first = subprocess.run([sys.executable, "-m", "dinotools.eval", *args], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-500:]
+    assert eval_main(args + ["--resume"]) == 0, capsys.readouterr().err
+    assert eval_main(args + ["--resume", "--topk", "3"]) == 2  # other settings are still refused
+    assert "other settings" in capsys.readouterr().err
+    from dinotools.eval.track import EvalTrackerFactory
+
+    factory = EvalTrackerFactory("label-propagation", "baseline", {}, {"device": "cpu", "topk": 3})
+    assert "0x" not in repr(factory) and factory.record()["tracker_kwargs"] == {"device": "cpu", "topk": 3}

@@ -142,11 +142,9 @@ def cmd_results(args, dataset: DavisDataset) -> int:
 
 
 def cmd_track(args, dataset: DavisDataset) -> int:
-    from functools import partial
-
     from dinotools import create_backbone, create_tracker
     from dinotools.eval.track import (
-        build_eval_tracker,
+        EvalTrackerFactory,
         describe,
         eval_settings,
         track_dataset,
@@ -182,7 +180,7 @@ def cmd_track(args, dataset: DavisDataset) -> int:
         kwargs = {**base, **setting}
         tracker = build_component("tracker", args.tracker, create_tracker, backbone=backbone,
                                   **kwargs) if in_process else None
-        factory = partial(build_eval_tracker, args.tracker, args.backbone, backbone_kwargs, kwargs)
+        factory = EvalTrackerFactory(args.tracker, args.backbone, backbone_kwargs, kwargs)
         run_settings = eval_settings(backbone=args.backbone, tracker=args.tracker, **{**backbone_kwargs, **kwargs})
         # Each setting keeps its own PNGs and reports, so any of them can be re-scored later.
         out = out_root / setting_name(setting) if args.grid else out_root

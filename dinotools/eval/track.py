@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -63,13 +64,37 @@ def eval_settings(base: Optional[RunSettings] = None, **values) -> RunSettings:
 
 
 def build_eval_tracker(tracker: str, backbone: str, backbone_kwargs: dict, tracker_kwargs: dict):
-    """The tracker ``dinotools.eval --track`` describes (picklable through ``functools.partial``, so
-    each batch worker builds its own)."""
+    """The tracker ``dinotools.eval --track`` describes (``EvalTrackerFactory`` builds it in each batch worker)."""
     from dinotools import create_backbone, create_tracker
 
     device = tracker_kwargs.get("device", "cpu")
     return create_tracker(tracker, backbone=create_backbone(backbone, device=device, **backbone_kwargs),
                           **tracker_kwargs)
+
+
+@dataclass
+class EvalTrackerFactory:
+    """Builds ``dinotools.eval --track``'s tracker when called: picklable, so each batch worker builds its own.
+
+    The batch record keeps the factory to refuse a rerun with other settings, so the factory is
+    recorded as data: ``record()`` (and ``repr``, its sorted JSON). A ``functools.partial`` was
+    recorded by its repr, which holds memory addresses: ``--resume`` never matched and was refused.
+    """
+
+    tracker: str
+    backbone: str
+    backbone_kwargs: Dict[str, Any]
+    tracker_kwargs: Dict[str, Any]
+
+    def __call__(self):
+        return build_eval_tracker(self.tracker, self.backbone, self.backbone_kwargs, self.tracker_kwargs)
+
+    def record(self) -> Dict[str, Any]:
+        """The factory's settings, as JSON reads them back (paths and other values as text)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), sort_keys=True, default=str))
+
+    def __repr__(self) -> str:
+        return f"EvalTrackerFactory({json.dumps(self.record(), sort_keys=True)})"
 
 
 def track_dataset(tracker, dataset: DavisDataset, out_dir, *, batch_size: int = 1, prefetch: int = 0,

@@ -66,10 +66,13 @@ class Exports:
         return bool(self.writers)
 
     def start(self, resume_from: int = 0) -> None:
-        """Begin (again): the spool is emptied, then frames ``< resume_from`` are re-added from their PNGs."""
+        """Begin (again): the spool is emptied, then frames ``< resume_from`` are re-added from their PNGs.
+
+        The spool is emptied even without exports: an interrupted run's spool (of formats this run
+        does not write) is never left behind."""
+        self.spool.reset()
         if not self.writers:
             return
-        self.spool.reset()
         for i in range(resume_from):
             path = self.output / f"{self.names[i]}.png"
             if not path.is_file():

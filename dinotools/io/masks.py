@@ -13,12 +13,17 @@ from typing import Tuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
+from dinotools._env import kill_point
 from dinotools.errors import InputError
 
 log = logging.getLogger(__name__)
 
 MAX_PNG_ID = 255  # an indexed PNG holds ids 0..255
+# Every label PNG dinotools writes says so (PNG text chunk "Software"): --overwrite removes only
+# PNGs with this mark, never a file dinotools did not write (``written_by_dinotools``).
+SOFTWARE = "dinotools"
 
 
 def davis_palette() -> bytes:
@@ -91,7 +96,18 @@ def write_mask(path, labels: np.ndarray) -> None:
         )
     img = Image.fromarray(labels.astype(np.uint8), mode="P")
     img.putpalette(PALETTE)
-    atomic_save(path, lambda f: img.save(f, format="PNG"))
+    info = PngInfo()
+    info.add_text("Software", SOFTWARE)
+    atomic_save(path, lambda f: img.save(f, format="PNG", pnginfo=info))
+
+
+def written_by_dinotools(path) -> bool:
+    """Whether the PNG ``path`` carries ``write_mask``'s mark (read from its header, not its pixels)."""
+    try:
+        with Image.open(path) as img:
+            return img.format == "PNG" and img.info.get("Software") == SOFTWARE
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
 
 
 def temp_name(path: Path) -> Path:
@@ -115,6 +131,7 @@ def atomic_save(path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        kill_point(f"save:{path.name}")  # tests only: a kill while this file is written
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -3,16 +3,18 @@
 ``run_video`` is what ``python -m dinotools.run`` does after parsing its arguments, callable per
 video by a batch runner with one preloaded tracker. Order: every check that can fail (settings,
 frames, masks, every output path) before the backbone loads; then the run record, tracking,
-writing, and the record removed when the run completes.
+writing, the exports and the report, and only then the record removed (a kill before that
+leaves a run that ``--resume`` finishes).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, List, Union
 
+from dinotools._env import kill_point
 from dinotools.errors import Interrupted, UserError
-from dinotools.io.exports import video_name
+from dinotools.io.exports import SPOOL, export_paths, video_name
 from dinotools.io.frames import open_frames
 from dinotools.io.paths import remove_created
 from dinotools.runs import record
@@ -24,7 +26,7 @@ from dinotools.runs.preflight import (
 )
 from dinotools.runs.report import RunReport
 from dinotools.runs.settings import RunSettings, build_tracker
-from dinotools.runs.writing import run_job
+from dinotools.runs.writing import finish_exports, run_job
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,12 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     ``progress``: show a frames bar (silent when stderr is not a terminal), or a callable
     ``(total, initial) -> bar`` (see ``report.progress_bar``) for a batch runner's own bars.
     Returns the run's report; ``report.extra["nothing_to_resume"]`` is set when ``resume`` found
-    every frame written already. Raises ``UserError`` for anything the user can fix and
-    ``Interrupted`` (a ``KeyboardInterrupt``) saying what is written and how to continue.
+    a finished run (every frame written, no run record, every export asked for there);
+    ``report.extra["finished_exports"]`` when it found every frame written by an unfinished run
+    and only finished its exports (none tracked). ``overwrite`` removes only what an earlier
+    dinotools run wrote and refuses files it did not write (``dinotools.runs.earlier``).
+    Raises ``UserError`` for anything the user can fix and ``Interrupted`` (a ``KeyboardInterrupt``)
+    saying what is written and how to continue.
     """
     from dinotools.registry import create_initializer
 
@@ -76,23 +82,26 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     check_masks(masks, source)  # before the backbone loads: a bad mask should not cost minutes
     run_record = record.run_record(settings, frames, mask, len(source), save_probs, masks)
     created = check_outputs(settings, source, frames, mask, output, save_probs, overwrite=overwrite, resume=resume)
+    video = video_name(frames)
     try:
         start = 0
         resuming_record = resume and record.read_record(output) is not None
         if resume:
             start = record.resume_point(output, source.names, run_record)
-            if start == len(source):
-                record.finish(output)  # the record matched: that run had written every frame
+            if start == len(source) and not resuming_record and _exports_done(output, video, settings.formats):
                 return RunReport(extra={"nothing_to_resume": True, "resumed_from": start})
-        if tracker is None:
+        if tracker is None and start < len(source):
             tracker = build_tracker(settings)
     except BaseException:
         remove_created(created)  # nothing was written: leave the disk as it was
         raise
     if overwrite:
-        remove_earlier_outputs(output, save_probs)
-    if record.remove_temp_files(output, save_probs):
+        remove_earlier_outputs(output, save_probs, video, settings.formats)
+    if record.remove_temp_files(output, save_probs, *_export_folders(output, video)):
         log.info("removed temp files an interrupted writer left in %s", output)
+    if start == len(source):  # every frame has its PNG: the exports (and report) may still be owed
+        report = finish_exports(source, output, formats=settings.formats, video=video)
+        return _finish(report, settings, output)
     if not resuming_record:
         record.write_manifest(output, run_record)  # marks the run unfinished until it completes
     try:
@@ -108,10 +117,29 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     except BaseException:
         _forget_empty_run(output, resuming_record)
         raise
-    record.finish(output)
+    return _finish(report, settings, output)
+
+
+def _finish(report: RunReport, settings: RunSettings, output: Path) -> RunReport:
+    """The last outputs, then the run record goes: a kill before this point leaves a run to resume."""
     if settings.report is not None:
         report.save(settings.report)
+    kill_point("finish")  # tests only: a kill after every output, before the record is removed
+    record.finish(output)
     return report
+
+
+def _export_folders(output: Path, video: str) -> List[Path]:
+    """Folders an export writes into besides ``output`` (where a killed writer may leave temp files)."""
+    root = export_paths(output, video)["youtube-vos"]
+    return [root, root / "Annotations" / video]
+
+
+def _exports_done(output: Path, video: str, formats) -> bool:
+    """Every export asked for is there and no spool is left: a finished run (its record is gone)."""
+    paths = export_paths(output, video)
+    wanted = [paths[f] / "meta.json" if f == "youtube-vos" else paths[f] for f in formats if f != "png"]
+    return all(p.is_file() for p in wanted) and not (output / SPOOL).exists()
 
 
 def _forget_empty_run(output: Path, resuming_record: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from dinotools.errors import InputError, UserError
+from dinotools.io.export_common import video_name
 from dinotools.io.masks import MAX_PNG_ID, check_mask, read_mask
 from dinotools.io.overlay import check_overlay_path
 from dinotools.io.paths import (
@@ -16,7 +17,7 @@ from dinotools.io.paths import (
     name_max,
     remove_created,
 )
-from dinotools.runs.record import MANIFEST
+from dinotools.runs.earlier import check_overwrite, remove_earlier, survey
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ def check_outputs(settings, source, frames, mask, output: Path, save_probs: Opti
         if any(_same(path, p) for p in inputs):
             raise InputError(f"{flag} {path} is an input (the frames or the masks): writing there would replace "
                              f"it; choose another path")
+    read = _inputs(frames, mask, source)
+    for flag, folder in (("--output", output), ("--save-probs", save_probs)):
+        if folder is not None:
+            _check_holds_no_input(folder, flag, read)
     if settings.report is not None and _same(settings.report, settings.overlay):
         raise InputError(f"--report and --overlay are the same file {settings.report}; give two names")
     for flag, path in files.items():
@@ -72,10 +77,41 @@ def check_outputs(settings, source, frames, mask, output: Path, save_probs: Opti
         if save_probs is not None:
             created += make_output_folder(save_probs, "--save-probs folder")
         _check_frame_names(source, output, save_probs)
+        if overwrite:  # before anything is removed: files dinotools did not write are never touched
+            check_overwrite(survey(output, [save_probs, output / "probs"], video_name(frames), settings.formats))
     except BaseException:
         remove_created(created)
         raise
     return created
+
+
+def _inputs(frames, mask, source) -> List[Path]:
+    """Every path a run reads: the frames (folder or video), the mask file or folder, and the targets
+    of symlinked frame or mask files (one ``lstat`` each: cheap next to decoding the frames)."""
+    paths = [Path(p) for p in (frames, mask) if p is not None]
+    files = list(getattr(source, "files", None) or [])
+    if mask is not None and Path(mask).is_dir():
+        files += list(Path(mask).iterdir())
+    return paths + [Path(p).resolve() for p in files if Path(p).is_symlink()]
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def _check_holds_no_input(folder: Path, flag: str, inputs: List[Path]) -> None:
+    """``folder`` holds no input at any depth, and is not inside an input folder (its outputs would mix
+    with the inputs; ``--overwrite`` would see them). Paths are compared as given and with symlinks
+    resolved, so neither a symlinked output folder nor a symlinked input slips through."""
+    for path in inputs:
+        for out in {Path(os.path.abspath(folder)), Path(folder).resolve()}:
+            for inp in {Path(os.path.abspath(path)), path.resolve()}:
+                if _inside(inp, out):
+                    raise InputError(f"{flag} {folder} holds the input {path}: outputs and inputs would mix (and "
+                                     f"--overwrite could remove it); choose a folder that holds no input")
+                if _inside(out, inp) and inp.is_dir():
+                    raise InputError(f"{flag} {folder} is inside the input folder {path}: outputs and inputs would "
+                                     f"mix; choose a folder outside it")
 
 
 def _check_frame_names(source, output: Path, save_probs: Optional[Path]) -> None:
@@ -101,14 +137,15 @@ def prepare_output(output: Path, overwrite: bool, resume: bool = False) -> List[
     return make_output_folder(output, "output folder")
 
 
-def remove_earlier_outputs(output: Path, save_probs: Optional[Path]) -> None:
-    """``--overwrite``: remove every label PNG (and probabilities file) of an earlier run first, so the
-    folder never mixes two runs' frames (a shorter new run would leave stale ones); says which."""
-    stale = sorted(output.glob("*.png")) + (sorted(save_probs.glob("*.npz")) if save_probs and save_probs.is_dir()
-                                             else [])
-    for p in stale:
-        p.unlink()
-    (output / MANIFEST).unlink(missing_ok=True)
-    if stale:
-        log.warning("--overwrite: removed %d file(s) of an earlier run (%s ... %s)", len(stale), stale[0].name,
-                    stale[-1].name)
+def remove_earlier_outputs(output: Path, save_probs: Optional[Path], video: Optional[str] = None,
+                           formats=()) -> None:
+    """``--overwrite``: remove what an earlier run wrote in ``output`` (label PNGs, exports, spool, run
+    record, temp files) and its probabilities in ``save_probs`` and ``OUTPUT/probs``, so the folder
+    never mixes two runs (a shorter new run would leave stale frames, a run without ``--format`` or
+    ``--save-probs`` stale exports or probabilities). Files dinotools did not write are never removed:
+    they are refused first (``dinotools.runs.earlier``). ``video``: this run's video name (default: the
+    folder's), ``formats``: its exports."""
+    output = Path(output)
+    earlier = survey(output, [save_probs, output / "probs"], video or output.name, formats)
+    check_overwrite(earlier)  # checked again right before removing: the folder may have changed
+    remove_earlier(earlier, output)

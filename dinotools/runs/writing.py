@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
+from dinotools._env import kill_point
 from dinotools.errors import InputError
 from dinotools.io.exports import Exports
 from dinotools.io.frames import FrameSource
@@ -94,6 +95,7 @@ def run_job(
             report.frame_done()
             bar.update(1)
         writer.close()
+        kill_point("exports")  # tests only: a kill between the last label PNG and the exports
         if overlay_writer is not None:
             overlay_writer.close()  # checks the video holds every frame, then renames it into place
         if exports:
@@ -121,6 +123,22 @@ def _name(source, index: int) -> str:
     announced), else ``names[index]`` for any other source with names."""
     name = getattr(source, "name", None)
     return name(index) if callable(name) else source.names[index]
+
+
+def finish_exports(source: FrameSource, output: Path, *, formats: Sequence[str] = ("png",),
+                   video: Optional[str] = None) -> RunReport:
+    """Finish a run whose every frame has its label PNG: rebuild the exports from the PNGs and write them.
+
+    An interrupted run can stop between its last PNG and its exports (or while one is written);
+    ``--resume`` then has no frame to track but still owes the exports. Returns a report of 0
+    frames tracked, ``resumed_from`` every frame."""
+    report = RunReport(extra={"resumed_from": len(source), "finished_exports": True})
+    files = [p.name for p in source.files] if getattr(source, "files", None) else None
+    exports = Exports(formats, output, video or Path(output).name, source.names, files)
+    exports.start(len(source))  # also removes a stale spool when no export is asked for
+    if exports:
+        _finish_exports(exports, output, report)
+    return report
 
 
 def _finish_exports(exports: Exports, output: Path, report: RunReport) -> None:
