@@ -12,14 +12,24 @@ from dinotools.eval.track import describe, track_dataset
 
 
 class CopyFirstMask:
-    """A plugin-style tracker exposing only ``track()`` (the ``Tracker`` Protocol): predicts the first
-    mask on every frame."""
+    """A plugin-style tracker following the ``Tracker`` protocol with nothing but its methods:
+    predicts the first mask on every frame."""
 
-    def track(self, frames, first_mask=None, *, masks=None, return_probs=False):
-        first = masks[0] if masks is not None else first_mask
-        ids = tuple(int(i) for i in np.unique(first) if i)
-        for i, _ in enumerate(frames):
-            yield SimpleNamespace(index=i, labels=first.copy(), ids=ids)
+    def new_state(self):
+        return SimpleNamespace(next_index=0, started=False, first=None)
+
+    def encode(self, frames):
+        return [None] * len(frames)
+
+    def step(self, state, features, frame_size, mask=None, *, return_probs=False, frame=None):
+        if mask is not None and state.first is None:
+            state.first, state.started = mask.copy(), True
+        index, state.next_index = state.next_index, state.next_index + 1
+        ids = tuple(int(i) for i in np.unique(state.first) if i)
+        return SimpleNamespace(index=index, labels=state.first.copy(), ids=ids, probs=None)
+
+    def amend(self, state, result, mask, *, return_probs=False, frame=None):
+        return result
 
 
 def add_frames(root, seq, n, start=0):

@@ -76,9 +76,9 @@ def run_job(
     writer = Writer(depth=max(4, prefetch * batch_size) if prefetch > 0 else 0)
     bar = progress(len(source), start) if callable(progress) else progress_bar(
         len(source), initial=start, enabled=bool(progress))
-    results = _results(tracker, frames, masks, batch_size=batch_size, initializer=initializer,
-                       discover_every=discover_every, prefetch=prefetch, workers=workers, stats=report, state=state,
-                       return_probs=save_probs is not None)
+    results = track_video(tracker, frames, masks, batch_size=batch_size, initializer=initializer,
+                          discover_every=discover_every, prefetch=prefetch, workers=workers, stats=report, state=state,
+                          return_probs=save_probs is not None)
     try:
         for res in results:
             top = max(res.ids, default=0)
@@ -156,14 +156,6 @@ def _record_decoding(source, report: RunReport) -> None:
     if getattr(source, "is_video", False) and source.decoded is not None:
         report.extra["frames_announced"] = source.announced
         report.extra["frames_decoded"] = source.decoded
-
-
-def _results(tracker, frames, masks, *, return_probs, **engine):
-    """Per-frame results through the single loop; trackers with only ``track()`` use that."""
-    if all(hasattr(tracker, a) for a in ("new_state", "encode", "step")):
-        return track_video(tracker, frames, masks, return_probs=return_probs, **engine)
-    arrays = {i: arr for i, (arr, _) in load_masks(masks).items()}  # the Protocol's masks are arrays, not paths
-    return track_video(tracker, frames, masks=arrays, return_probs=return_probs)
 
 
 def _close(results) -> None:
