@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 from dinotools.errors import Interrupted, UserError
 from dinotools.io.exports import video_name
@@ -32,7 +32,8 @@ __all__ = ["run_video", "run_job", "prepare_output", "check_masks"]
 
 
 def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = False, overwrite: bool = False,
-              progress: Union[bool, Callable] = True, tracker=None, initializer=None) -> RunReport:
+              progress: Union[bool, Callable] = True, tracker=None, initializer=None,
+              before_write: Optional[Callable[[], None]] = None) -> RunReport:
     """Track one video as ``python -m dinotools.run`` does: checks, resume point, run record, tracking, finish.
 
     ``frames``: a folder of images or a video file; ``mask``: a mask file or folder (None with an
@@ -44,6 +45,8 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     Returns the run's report; ``report.extra["nothing_to_resume"]`` is set when ``resume`` found
     every frame written already. Raises ``UserError`` for anything the user can fix and
     ``Interrupted`` (a ``KeyboardInterrupt``) saying what is written and how to continue.
+    ``before_write``: called before each frame's files are written (a batch's check that it still
+    owns the output folder; what it raises stops the run).
     """
     from dinotools.registry import create_initializer
 
@@ -100,7 +103,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
             tracker, source, masks, output, overlay=settings.overlay, batch_size=settings.batch_size,
             initializer=initializer if settings.init != "file" else None, discover_every=settings.discover_every,
             progress=progress, prefetch=settings.prefetch, workers=settings.backbone_workers, save_probs=save_probs,
-            start=start, formats=settings.formats, video=video_name(frames),
+            start=start, formats=settings.formats, video=video_name(frames), before_write=before_write,
         )
     except KeyboardInterrupt as exc:
         _forget_empty_run(output, resuming_record)
