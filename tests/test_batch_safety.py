@@ -13,7 +13,7 @@ import pytest
 from batch_data import TRACKING, record, snapshot
 from conftest import shared_path
 
-from dinotools.batch import davis_videos
+from dinotools.batch import Video, davis_videos
 from dinotools.batch.local import ProcessEngine
 from dinotools.batch.record import BatchRecord
 from dinotools.batch.run import recorded_settings
@@ -111,8 +111,40 @@ def test_overwrite_killed_before_a_video_ran_does_not_pass_its_old_outputs_off(t
     killed.start(davis_videos(davis), {"engine": "local"})
     capsys.readouterr()
     assert main(args + ["--short-side", "64"]) == 2
-    assert "label PNGs that no finished run of this batch accounts for" in capsys.readouterr().err
+    assert "label PNGs an --overwrite run stopped before replacing" in capsys.readouterr().err
     assert main(args + ["--short-side", "64", "--overwrite"]) == 0
+
+
+def test_batch_killed_before_recording_a_finished_video_resumes_it(tmp_path, davis, capsys):
+    """Regression for the check above (passes before the fix too): a video finished with this run's
+    settings but left "running" in batch.json by a SIGKILL is taken as it is, not refused."""
+    out = tmp_path / "out"
+    args = ["--davis", str(davis), "--output", str(out), "--no-progress", *TRACKING]
+    assert main(args) == 0
+    data = record(out)
+    data["videos"]["dog"]["status"] = "running"
+    (out / "batch.json").write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 done, 2 skipped" in capsys.readouterr().out
+
+
+def test_a_retried_overwrite_task_resumes_only_once_its_run_replaced_the_old_outputs(tmp_path):
+    """A worker that died before its --overwrite run removed the earlier outputs: the retry must overwrite
+    too (a resume would take the old complete PNGs for finished frames)."""
+    from dinotools.runs.record import MANIFEST
+
+    video = Video("dog", tmp_path / "f", tmp_path / "m.png", "x")
+    task = Task(video, tmp_path / "dog", resume=False, overwrite=True)
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "00000.png").write_bytes(b"old")
+    again = task.retry()
+    assert (again.attempt, again.resume, again.overwrite) == (2, False, True)
+    (tmp_path / "dog" / MANIFEST).write_text("{}")  # the run had started: its record is written after removal
+    again = task.retry()
+    assert (again.resume, again.overwrite) == (True, False)
+    plain = Task(video, tmp_path / "dog", resume=True, overwrite=False).retry()
+    assert (plain.resume, plain.overwrite) == (True, False)
 
 
 def test_batch_overwrite_leaves_no_stale_probabilities(tmp_path, davis):

@@ -81,11 +81,11 @@ class BatchRecord:
 
     def check_outputs(self, videos: Iterable[Video], output: Path) -> None:
         """Before this run changes anything: refuse (``InputError``) a video whose folder holds label PNGs
-        this run could take for its own, unless ``overwrite`` replaces them. PNGs are accounted for when
-        the entry names this run's settings and inputs and is finished (``done``/``skipped``), or when an
-        unfinished-run record (``dinotools.run --resume`` compares its settings) lies beside them and no
-        entry names other settings. Anything else (other settings, other inputs, no entry, a run that
-        never recorded its end) could be another run's complete outputs, which a resume would accept."""
+        this run could take for its own, unless ``overwrite`` replaces them. PNGs are this run's when the
+        entry names this run's settings and inputs (and is not ``replacing`` older outputs), or when no
+        entry names other ones and an unfinished-run record (``dinotools.run --resume`` compares its
+        settings) lies beside them. Others could be another run's complete outputs, which a resume
+        (``nothing_to_resume``) would accept as finished."""
         from dinotools.runs.record import MANIFEST
 
         if self.overwrite:
@@ -95,21 +95,18 @@ class BatchRecord:
             out, entry = Path(output) / v.name, self.previous(v.name)
             if not (out.is_dir() and any(out.glob("*.png"))):
                 continue
-            same_inputs = entry is not None and (entry.get("frames_path"), entry.get("mask_path")) == (
-                str(v.frames), str(v.mask))
-            same = entry is not None and entry.get("settings") == self.key and same_inputs
-            if (out / MANIFEST).exists() and (entry is None or same):
-                continue
-            if same and entry.get("status") in ("done", "skipped"):
-                continue
-            if entry is not None and entry.get("settings") != self.key:
+            manifest = (out / MANIFEST).exists()
+            if entry is None:
+                if not manifest:
+                    problems.append(f"{v.name} ({out}) holds label PNGs that no run of this batch recorded")
+            elif entry.get("settings") != self.key:
                 problems.append(f"{v.name} was tracked with other settings ({self._changes(entry.get('settings'))})")
-            elif entry is not None and not same_inputs:
+            elif (entry.get("frames_path"), entry.get("mask_path")) != (str(v.frames), str(v.mask)):
                 problems.append(f"{v.name} was tracked from other inputs (frames {entry.get('frames_path')}, "
                                 f"mask {entry.get('mask_path')})")
-            else:
-                problems.append(f"{out} holds label PNGs that no finished run of this batch accounts for "
-                                f"(status {entry.get('status') if entry else 'unrecorded'})")
+            elif entry.get("replacing") and not manifest:
+                problems.append(f"{v.name} ({out}) holds label PNGs an --overwrite run stopped before replacing "
+                                f"(they may be of other settings)")
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise InputError(f"{self.path}: video {problems[0]}{more}; its outputs are not this run's: rerun with the "
@@ -125,15 +122,21 @@ class BatchRecord:
 
     def start(self, videos: Iterable[Video], engine: dict, generation: Optional[str] = None) -> None:
         """Register this run's videos (an earlier run's entries are kept until replaced): each names this
-        run's settings from now on; one from other inputs, or every one with ``overwrite``, starts pending."""
+        run's settings from now on; one from other inputs or settings, or every one with ``overwrite``,
+        starts pending, ``replacing`` the PNGs its folder holds until a finished run's entry replaces it
+        (a batch killed before then must not leave them looking like this run's)."""
         self.names = []
         for v in videos:
             self.names.append(v.name)
             entry = self.data["videos"].get(v.name)
             if (self.overwrite or entry is None or entry.get("frames_path") != str(v.frames)
                     or entry.get("mask_path") != str(v.mask) or entry.get("settings") != self.key):
-                self.data["videos"][v.name] = {"status": "pending", "frames_path": str(v.frames),
-                                               "mask_path": str(v.mask), "where": v.where, "settings": self.key}
+                folder = self.path.parent / v.name
+                entry = {"status": "pending", "frames_path": str(v.frames), "mask_path": str(v.mask),
+                         "where": v.where, "settings": self.key}
+                if folder.is_dir() and any(folder.glob("*.png")):
+                    entry["replacing"] = True
+                self.data["videos"][v.name] = entry
         used = {e.get("settings") for e in self.data["videos"].values()}
         self.data["settings_of"] = {k: s for k, s in self.data["settings_of"].items() if k in used}
         self.data["engine"] = engine

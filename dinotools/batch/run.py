@@ -204,6 +204,7 @@ class _Driver:
     def finished(self, task: Task, result: dict) -> None:
         name, status = task.video.name, result["status"]
         keep = ("frames_path", "mask_path", "where", "worker", "actor", "settings")
+        keep += ("replacing",) if status == "failed" else ()  # it may have failed before replacing the old PNGs
         if status == "skipped":  # complete on disk already: the figures of the run that made it stay
             self.record.update(name, status="skipped", note=None, worker=result.get("worker"))
         else:

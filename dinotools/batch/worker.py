@@ -33,7 +33,13 @@ class Task:
     fence: Optional[Fence] = None
 
     def retry(self) -> "Task":
-        return replace(self, attempt=self.attempt + 1, resume=True, overwrite=False)
+        """The task again, after its worker died: it resumes from its written frames, unless it was to
+        overwrite and its run had not yet replaced the earlier outputs (``run_video`` writes its run
+        record only after removing them), which a resume would take for finished frames."""
+        from dinotools.runs.record import MANIFEST
+
+        started = not self.overwrite or (self.output / MANIFEST).exists()
+        return replace(self, attempt=self.attempt + 1, resume=started, overwrite=not started)
 
 
 def worker_id() -> str:
