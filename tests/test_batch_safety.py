@@ -259,3 +259,11 @@ def test_record_keeps_the_generation(tmp_path, davis):
     data = json.loads((out / "batch.json").read_text())
     assert data["generation"] == (out / ".dinotools-batch.gen").read_text()
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_batch_json_half_written_by_a_killed_batch_is_cleaned_up(tmp_path, davis):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".batch.json.0badc0de.tmp").write_text('{"version": 2, "vid')  # SIGKILL mid-save left this
+    assert main(["--davis", str(davis), "--output", str(out), "--no-progress", *TRACKING]) == 0
+    assert not list(out.glob(".*.tmp"))
