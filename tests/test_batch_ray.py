@@ -115,3 +115,34 @@ def test_eval_track_on_ray(tmp_path, davis, ray_session, capsys):
         for a, b in zip(masks_of(out / seq), expected):
             np.testing.assert_array_equal(a, b)
     assert all(v["actor"].startswith("dinotools-batch-") for v in record(out)["videos"].values())
+
+
+def test_actor_of_a_replaced_batch_exits_without_writing(tmp_path, davis, ray_session):
+    """Issue 20: actors outlive a SIGKILLed driver by seconds; once a rerun has taken the folder over
+    (a new generation), an old actor stops at its next write (here: before its video starts)."""
+    from dinotools.batch.ray_engine import RayEngine
+    from dinotools.batch.safety import Fence
+    from dinotools.batch.worker import Task
+
+    root, _ = davis
+    out = tmp_path / "out"
+    out.mkdir()
+    old = Fence.take_over(out)
+    Fence.take_over(out)  # the rerun
+    video = next(v for v in davis_videos(root) if v.name == "dog")
+    finished = {}
+
+    class Events:
+        def submitted(self, task): ...
+
+        def message(self, kind, name, *payload): ...
+
+        def requeued(self, task, reason): ...
+
+        def finished(self, task, result):
+            finished[task.video.name] = result
+
+    engine = RayEngine(RunSettings(backbone="baseline", short_side=96, max_context=3), 1, retries=0)
+    engine.run([Task(video, out / "dog", resume=False, overwrite=False, fence=old)], Events())
+    assert finished["dog"]["status"] == "failed" and "worker died" in finished["dog"]["error"]
+    assert not (out / "dog").exists()

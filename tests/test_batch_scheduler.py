@@ -55,7 +55,7 @@ class Events:
 
 
 def _tasks(*names):
-    return [Task(Video(n, Path(n), Path(n), n), Path(n), resume=False, overwrite=True) for n in names]
+    return [Task(Video(n, Path(n), Path(n), n), Path(n), resume=False, overwrite=False) for n in names]
 
 
 def test_videos_go_in_order_over_slots():

@@ -141,9 +141,13 @@ def test_record_is_atomic_json_and_refuses_other_settings(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     again = BatchRecord(tmp_path, {"topk": 5})
     assert again.previous("a")["status"] == "done"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "00000.png").write_bytes(b"x")  # outputs made with topk 5
     with pytest.raises(InputError, match=r"other settings \(topk 5 -> 3\)"):
-        BatchRecord(tmp_path, {"topk": 3})
-    assert BatchRecord(tmp_path, {"topk": 3}, overwrite=True).previous("a") is None
+        BatchRecord(tmp_path, {"topk": 3}).check_outputs([v], tmp_path)
+    kept = BatchRecord(tmp_path, {"topk": 3}, overwrite=True)  # --overwrite keeps every entry until replaced
+    assert kept.previous("a")["status"] == "done"
+    kept.check_outputs([v], tmp_path)
     (tmp_path / "batch.json").write_text("{trunc")
     with pytest.raises(InputError, match="batch.json is unreadable"):
         BatchRecord(tmp_path, {"topk": 5})

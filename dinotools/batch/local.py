@@ -129,7 +129,7 @@ def _child_init(settings, factory, threads: int, messages, stop, parent: int) ->
     import torch
 
     torch.set_num_threads(threads)
-    _RUNNER, _MESSAGES = VideoRunner(settings, factory=factory), messages
+    _RUNNER, _MESSAGES = VideoRunner(settings, factory=factory, own_process=True), messages
     signal.signal(signal.SIGINT, _on_sigint)
 
 

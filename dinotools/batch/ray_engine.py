@@ -44,7 +44,7 @@ class VideoActor:
             import torch
 
             torch.set_num_threads(threads)
-        self.runner, self.messages = VideoRunner(settings, factory=factory), messages
+        self.runner, self.messages = VideoRunner(settings, factory=factory, own_process=True), messages
 
     def run(self, task: Task) -> dict:
         import ray

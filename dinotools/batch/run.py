@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from dinotools.batch.progress import BatchBars
-from dinotools.batch.record import BatchRecord
+from dinotools.batch.record import RECORD, BatchRecord
+from dinotools.batch.safety import GENERATION, BatchLock, Fence, check_apart
 from dinotools.batch.sources import Video, validate
 from dinotools.batch.worker import Task
 from dinotools.errors import ConfigError, InputError
@@ -88,7 +89,7 @@ def make_engine(engine: str, settings, *, workers: int = 1, tracker=None, tracke
 def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local", workers: int = 1,
               overwrite: bool = False, progress: bool = True, ray_address: Optional[str] = None,
               cpus_per_worker: Optional[float] = None, gpus_per_worker: float = 0, retries: int = 1,
-              tracker=None, tracker_factory=None) -> BatchResult:
+              tracker=None, tracker_factory=None, input_folders: Iterable[Path] = ()) -> BatchResult:
     """Track every video with ``settings`` (a ``dinotools.runs.job.RunSettings``, passed unchanged to
     ``run_video`` for each) into ``output/<name>/``, recording each in ``output/batch.json``.
 
@@ -101,6 +102,13 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     ``tracker``: a prebuilt tracker for engine local with one worker (e.g. a shared backbone);
     ``tracker_factory``: a picklable callable building each worker's tracker in place of
     ``build_tracker(settings)`` (components configured beyond ``RunSettings``).
+    ``input_folders``: folders holding inputs besides each video's own (a DAVIS root's
+    ``JPEGImages``, ``Annotations``): the output may neither hold nor lie inside them, nor any
+    video's frames or mask (``safety.check_apart``). One batch at a time writes into ``output``
+    (``safety.BatchLock``); workers of an earlier, dead batch stop before their next write
+    (``safety.Fence``). A video whose PNGs are not this run's (other settings or inputs) is
+    refused unless ``overwrite``; with it, only this run's videos are tracked again and every
+    other video's record is kept.
     """
     videos = validate(dataclasses.replace(v, frames=Path(v.frames).resolve(), mask=Path(v.mask).resolve())
                       for v in videos)
@@ -111,12 +119,25 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     if str(output) == "":
         raise ConfigError("the output folder needs a name, got ''")
     output = Path(output).resolve()
+    check_apart(output, videos, input_folders)  # before anything is created: nothing lands among the inputs
     if output.exists() and not output.is_dir():
         raise InputError(f"output {output} exists and is not a folder")
     output.mkdir(parents=True, exist_ok=True)
+    lock = BatchLock(output)
+    try:
+        lock.remove_stale_temps(RECORD, GENERATION)  # a batch killed while replacing them left these
+        return _run_locked(settings, videos, output, runner, overwrite, progress, tracker_factory)
+    finally:
+        lock.release()
+
+
+def _run_locked(settings, videos: List[Video], output: Path, runner, overwrite: bool, progress: bool,
+                tracker_factory) -> BatchResult:
     record = BatchRecord(output, recorded_settings(settings, tracker_factory), overwrite=overwrite)
-    record.start(videos, runner.describe())
-    tasks, skipped = _plan(videos, output, record, overwrite)
+    record.check_outputs(videos, output)
+    fence = Fence.take_over(output)  # from here on, a dead batch's workers stop before their next write
+    record.start(videos, runner.describe(), fence.generation)
+    tasks, skipped = _plan(videos, output, record, overwrite, fence)
     bars = BatchBars(len(videos), len(skipped),
                      {t.video.name: _count_frames(t.video.frames, settings.max_frames) for t in tasks},
                      enabled=progress)
@@ -135,7 +156,7 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     return BatchResult(output, record.entries(), summary)
 
 
-def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: bool):
+def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: bool, fence: Fence):
     """(tasks, skipped names): a video finished by an earlier run (recorded done, its folder there and
     without an unfinished-run record) is skipped; any other runs, resuming what it has written."""
     from dinotools.runs.record import MANIFEST
@@ -148,7 +169,7 @@ def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: boo
             record.update(v.name, status="skipped")
             skipped.append(v.name)
         else:
-            tasks.append(Task(v, out, resume=not overwrite, overwrite=overwrite))
+            tasks.append(Task(v, out, resume=not overwrite, overwrite=overwrite, fence=fence))
     return tasks, skipped
 
 
@@ -182,7 +203,8 @@ class _Driver:
 
     def finished(self, task: Task, result: dict) -> None:
         name, status = task.video.name, result["status"]
-        keep = ("frames_path", "mask_path", "where", "worker", "actor")
+        keep = ("frames_path", "mask_path", "where", "worker", "actor", "settings")
+        keep += ("replacing",) if status == "failed" else ()  # it may have failed before replacing the old PNGs
         if status == "skipped":  # complete on disk already: the figures of the run that made it stay
             self.record.update(name, status="skipped", note=None, worker=result.get("worker"))
         else:

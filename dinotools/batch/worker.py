@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
+from dinotools.batch.safety import Fence
 from dinotools.batch.sources import Video
 
 log = logging.getLogger(__name__)
@@ -21,16 +22,24 @@ OnFrames = Callable[[str, int, int], None]  # (video name, frames written, total
 @dataclass(frozen=True)
 class Task:
     """One video to run: ``output`` is ``OUTPUT/<name>``; ``resume`` continues partial outputs
-    (``dinotools.run --resume``), ``overwrite`` starts again; ``attempt`` counts dead workers."""
+    (``dinotools.run --resume``), ``overwrite`` starts again; ``attempt`` counts dead workers;
+    ``fence``: the batch's generation, checked before every frame write (None: unchecked)."""
 
     video: Video
     output: Path
     resume: bool
     overwrite: bool
     attempt: int = 1
+    fence: Optional[Fence] = None
 
     def retry(self) -> "Task":
-        return replace(self, attempt=self.attempt + 1, resume=True, overwrite=False)
+        """The task again, after its worker died: it resumes from its written frames, unless it was to
+        overwrite and its run had not yet replaced the earlier outputs (``run_video`` writes its run
+        record only after removing them), which a resume would take for finished frames."""
+        from dinotools.runs.record import MANIFEST
+
+        started = not self.overwrite or (self.output / MANIFEST).exists()
+        return replace(self, attempt=self.attempt + 1, resume=started, overwrite=not started)
 
 
 def worker_id() -> str:
@@ -84,10 +93,12 @@ def describe_error(exc: BaseException, settings=None) -> str:
 class VideoRunner:
     """Runs videos one after another with one tracker, built on first use (``build_tracker(settings)``,
     or ``factory()``) and reused: a tracker keeps no state between videos (each run starts a new
-    ``TrackState``)."""
+    ``TrackState``). ``own_process``: this runner is a worker process or actor of its own, which
+    exits when its batch is replaced (``Fence.check_or_exit``); else a stale task fails."""
 
-    def __init__(self, settings, tracker=None, factory: Optional[Callable[[], object]] = None) -> None:
-        self.settings, self.factory = settings, factory
+    def __init__(self, settings, tracker=None, factory: Optional[Callable[[], object]] = None, *,
+                 own_process: bool = False) -> None:
+        self.settings, self.factory, self.own_process = settings, factory, own_process
         self._tracker = tracker
         self.loads = 0
         self.load_seconds = 0.0
@@ -106,6 +117,13 @@ class VideoRunner:
         """Track ``task.video`` into ``task.output``; a result dict, never an exception (except
         KeyboardInterrupt): ``status`` done/skipped/failed, or ``fatal`` when the tracker cannot be built."""
         base = {"worker": worker_id(), "attempts": task.attempt}
+        guard = None
+        if task.fence is not None:
+            guard = task.fence.check_or_exit if self.own_process else task.fence.check
+            try:
+                guard()  # a replaced batch's worker starts nothing, not even its tracker
+            except Exception as exc:  # noqa: BLE001 - recorded like any failure
+                return {**base, "status": "failed", "error": describe_error(exc)}
         loading = self._tracker is None
         try:
             tracker = self.tracker()
@@ -121,7 +139,7 @@ class VideoRunner:
             cuda.cuda.reset_peak_memory_stats()
         t0, cpu0 = time.perf_counter(), time.process_time()
         try:
-            report = _run_video(self.settings, task, tracker, on_frames)
+            report = _run_video(self.settings, task, tracker, on_frames, guard)
         except Exception as exc:  # noqa: BLE001 - recorded; the other videos go on
             log.debug("video %s failed", task.video.name, exc_info=True)
             if cuda is not None:
@@ -149,14 +167,15 @@ class VideoRunner:
         }
 
 
-def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames]):
-    """``job.run_video`` for one task (the one place the batch calls the single-video job)."""
+def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames], guard: Optional[Callable[[], None]]):
+    """``job.run_video`` for one task (the one place the batch calls the single-video job); ``guard`` runs
+    before each frame's files are written."""
     from dinotools.runs.job import run_video
 
     name = task.video.name
     progress = (lambda total, initial: _FrameCount(on_frames, name, total, initial)) if on_frames else False
     return run_video(settings, task.video.frames, task.video.mask, task.output, resume=task.resume,
-                     overwrite=task.overwrite, progress=progress, tracker=tracker)
+                     overwrite=task.overwrite, progress=progress, tracker=tracker, before_write=guard)
 
 
 class _FrameCount:

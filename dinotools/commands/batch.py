@@ -17,6 +17,8 @@ from dinotools.commands.signals import NAMES, terminate_as_interrupt
 from dinotools.errors import UserError
 from dinotools.registry import ComponentError
 
+DAVIS_INPUTS = ("JPEGImages", "Annotations", "ImageSets")  # a batch output never holds nor lies inside these
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
@@ -96,6 +98,7 @@ def _run(args) -> int:
             settings, videos, args.output, engine=args.engine, workers=args.workers, overwrite=args.overwrite,
             progress=not args.no_progress, ray_address=args.ray_address, cpus_per_worker=args.cpus_per_worker,
             gpus_per_worker=args.gpus_per_worker, retries=args.retries,
+            input_folders=[args.davis / d for d in DAVIS_INPUTS] if args.davis is not None else (),
         )
     except BatchInputError as exc:
         for line in exc.lines():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, List, Union
+from typing import Callable, List, Optional, Union
 
 from dinotools._env import kill_point
 from dinotools.errors import Interrupted, UserError
@@ -34,7 +34,8 @@ __all__ = ["run_video", "run_job", "prepare_output", "check_masks"]
 
 
 def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = False, overwrite: bool = False,
-              progress: Union[bool, Callable] = True, tracker=None, initializer=None) -> RunReport:
+              progress: Union[bool, Callable] = True, tracker=None, initializer=None,
+              before_write: Optional[Callable[[], None]] = None) -> RunReport:
     """Track one video as ``python -m dinotools.run`` does: checks, resume point, run record, tracking, finish.
 
     ``frames``: a folder of images or a video file; ``mask``: a mask file or folder (None with an
@@ -50,6 +51,8 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     dinotools run wrote and refuses files it did not write (``dinotools.runs.earlier``).
     Raises ``UserError`` for anything the user can fix and ``Interrupted`` (a ``KeyboardInterrupt``)
     saying what is written and how to continue.
+    ``before_write``: called before each frame's files are written (a batch's check that it still
+    owns the output folder; what it raises stops the run).
     """
     from dinotools.registry import create_initializer
 
@@ -100,6 +103,8 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     if record.remove_temp_files(output, save_probs, *_export_folders(output, video)):
         log.info("removed temp files an interrupted writer left in %s", output)
     if start == len(source):  # every frame has its PNG: the exports (and report) may still be owed
+        if before_write is not None:  # a batch that no longer owns the folder writes nothing
+            before_write()
         report = finish_exports(source, output, formats=settings.formats, video=video)
         return _finish(report, settings, output)
     if not resuming_record:
@@ -109,7 +114,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
             tracker, source, masks, output, overlay=settings.overlay, batch_size=settings.batch_size,
             initializer=initializer if settings.init != "file" else None, discover_every=settings.discover_every,
             progress=progress, prefetch=settings.prefetch, workers=settings.backbone_workers, save_probs=save_probs,
-            start=start, formats=settings.formats, video=video_name(frames),
+            start=start, formats=settings.formats, video=video_name(frames), before_write=before_write,
         )
     except KeyboardInterrupt as exc:
         _forget_empty_run(output, resuming_record)

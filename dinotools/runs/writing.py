@@ -38,6 +38,7 @@ def run_job(
     start: int = 0,
     formats: Sequence[str] = ("png",),
     video: Optional[str] = None,
+    before_write: Optional[Callable[[], None]] = None,
 ) -> RunReport:
     """Track ``source`` from ``masks`` ({index: array or path}) and write ``output/<name>.png``.
 
@@ -50,6 +51,8 @@ def run_job(
     Every output that cannot be completely written raises ``InputError`` (frames before it are kept).
     ``formats``: exports besides the PNGs (``dinotools.io.exports``) of the video named ``video``
     (default: the output folder's name); on resume they are rebuilt from the PNGs of frames < start.
+    ``before_write``: called in the writer thread before each frame's files (and the exports) are
+    written; what it raises stops the run with nothing more written.
     """
     report = RunReport(extra={"engine": "pipelined" if prefetch > 0 else "plain"})
     report.extra["device"] = str(getattr(tracker, "device", "cpu"))
@@ -90,7 +93,7 @@ def run_job(
             raw, res.probs = getattr(res, "raw_probs", None), None  # full-size probs are never kept
             job = _FrameOut(output, _name(source, res.index), res.labels, res.ids, raw, save_probs,
                             overlay_writer, frames.take(res.index) if overlay_writer else None,
-                            (exports, res.index) if exports else None)
+                            (exports, res.index) if exports else None, before_write)
             writer.submit(job.write, report)
             report.frame_done()
             bar.update(1)
@@ -99,6 +102,8 @@ def run_job(
         if overlay_writer is not None:
             overlay_writer.close()  # checks the video holds every frame, then renames it into place
         if exports:
+            if before_write is not None:
+                before_write()
             _finish_exports(exports, output, report)
     except BaseException:
         _close(results)
@@ -168,12 +173,14 @@ class _FrameOut:
     """One frame's outputs, written in the writer thread: probabilities and exports first, then the
     PNG (so a PNG on disk means its ``.npz`` and export records are there too), then the overlay frame."""
 
-    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame, export=None) -> None:
-        self.output, self.name, self.labels, self.ids, self.raw = output, name, labels, ids, raw
+    def __init__(self, output, name, labels, ids, raw, probs_dir, overlay, frame, export=None, before=None) -> None:
+        self.output, self.name, self.labels, self.ids, self.raw, self.before = output, name, labels, ids, raw, before
         self.probs_dir, self.overlay, self.frame, self.export = probs_dir, overlay, frame, export
 
     def write(self, report: RunReport) -> None:
         t0 = time.perf_counter()
+        if self.before is not None:
+            self.before()
         path = self.output / f"{self.name}.png"
         try:
             if self.probs_dir is not None and self.raw is not None:
