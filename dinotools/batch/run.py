@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from dinotools.batch.points import check_queries, is_points, plan_points
 from dinotools.batch.progress import BatchBars
 from dinotools.batch.record import BatchRecord
 from dinotools.batch.sources import Video, validate
@@ -54,7 +55,7 @@ def recorded_settings(settings, factory=None) -> dict:
 
     values = dataclasses.asdict(settings)
     plain = lambda v: str(v) if isinstance(v, Path) else v  # noqa: E731 - JSON holds paths as text
-    out = {k: plain(values.get(k)) for k in [*recorded_fields(), *BATCH_RECORDED]}
+    out = {k: plain(values.get(k)) for k in [*recorded_fields(type(settings)), *BATCH_RECORDED]}
     if factory is not None:
         out["tracker_factory"] = repr(factory)
     return out
@@ -105,6 +106,8 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     videos = validate(dataclasses.replace(v, frames=Path(v.frames).resolve(), mask=Path(v.mask).resolve())
                       for v in videos)
     settings.check()
+    if is_points(settings):  # --points: tracks OUTPUT/<name>.npz from a grid or QUERIES/<name>.csv
+        check_queries(settings, videos)
     runner = make_engine(engine, settings, workers=workers, tracker=tracker, tracker_factory=tracker_factory,
                          ray_address=ray_address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          retries=retries)
@@ -116,7 +119,7 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     output.mkdir(parents=True, exist_ok=True)
     record = BatchRecord(output, recorded_settings(settings, tracker_factory), overwrite=overwrite)
     record.start(videos, runner.describe())
-    tasks, skipped = _plan(videos, output, record, overwrite)
+    tasks, skipped = (plan_points if is_points(settings) else _plan)(videos, output, record, overwrite)
     bars = BatchBars(len(videos), len(skipped),
                      {t.video.name: _count_frames(t.video.frames, settings.max_frames) for t in tasks},
                      enabled=progress)

@@ -21,7 +21,8 @@ from dinotools.runs.settings import build_component, setting, tracker_param
 class PointSettings:
     """Every option of ``python -m dinotools.points`` (and ``batch --points``) that decides how points are
     tracked or written. Per-video inputs (frames, queries file) and the output file are the arguments of
-    ``runs.points.run_points_video``; ``grid``: an N x N grid of queries on frame 0 instead of a file."""
+    ``runs.points.run_points_video``; ``grid``: an N x N grid of queries on frame 0 instead of a file; ``queries_dir``: a batch's folder
+    of one ``<video name>.csv`` per video (``queries_file``)."""
 
     # components
     backbone: str = setting("vitl16", record=True)
@@ -33,6 +34,7 @@ class PointSettings:
     seed: int = setting(0)  # seeds --weights random
     max_frames: Optional[int] = setting(None, record=True)
     grid: Optional[int] = setting(None, record=True)
+    queries_dir: Optional[Path] = setting(None, record=True)  # batch --points: QUERIES/<video name>.csv per video
     # tracker parameters (None: the tracker's default, see PointTracker)
     short_side: Optional[int] = tracker_param(None, "frames resized to this short side for the backbone", type=int)
     radius: Optional[int] = tracker_param(None, "search window half-size, patches", type=int)
@@ -69,6 +71,10 @@ class PointSettings:
             raise UserError(f"--grid needs N >= 1, got {self.grid}")
         if self.max_frames is not None and self.max_frames < 1:
             raise UserError(f"--max-frames must be >= 1 (got {self.max_frames})")
+
+    def queries_file(self, name: str) -> Optional[Path]:
+        """A batch video's queries file (None: ``grid`` queries)."""
+        return None if self.queries_dir is None else Path(self.queries_dir) / f"{name}.csv"
 
     def tracker_kwargs(self) -> Dict[str, Any]:
         """The tracker parameters given (None ones left to the tracker's defaults)."""
