@@ -168,3 +168,17 @@ def test_full_disk_and_no_rescue_says_they_are_lost(clip, capsys, monkeypatch, t
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "No space left on device" in err and "lost" in err, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_report_and_max_frames(clip, capsys):
+    import json
+
+    frames, csv, tmp = clip
+    argv = ["--frames", str(frames), "--grid", "2", "--output", str(tmp / "t.npz"), "--report", str(tmp / "r.json"),
+            "--max-frames", "7", *FAST]
+    assert main(argv) == 0, capsys.readouterr().err
+    report = json.loads((tmp / "r.json").read_text())
+    assert report["frames"] == 7 and report["queries"] == 4
+    assert len(read_tracks(tmp / "t.npz").frame_names) == 7
+    assert main([*argv[:-len(FAST)], "--report", str(tmp / "r.txt"), "--overwrite", *FAST]) == 2
+    assert capsys.readouterr().err.startswith("error: report ")
