@@ -155,3 +155,15 @@ def test_boundary_f_random_masks_match_brute_force(seed):
         expected = brute_force_f(gt, pred, boundary_tolerance((h, w), th))
         if expected is not None:
             assert boundary_f(gt, pred, bound_th=th) == pytest.approx(expected, abs=1e-12)
+
+
+def test_j_per_object_is_region_similarity_of_each_gt_object():
+    from dinotools.eval.metrics import j_per_object
+
+    gt = np.zeros((6, 8), np.uint8)
+    gt[1:3, 1:5] = 1  # 8 px
+    gt[4:6, 0:2] = 3  # 4 px
+    pred = np.zeros_like(gt)
+    pred[1:3, 3:7] = 1  # 4 of its 8 px on object 1: J = 4 / 12
+    pred[0, 0] = 2  # an id the ground truth lacks is not scored
+    assert j_per_object(gt, pred) == {1: 4 / 12, 3: 0.0}

@@ -5,7 +5,8 @@ import torch
 
 import dinotools
 from dinotools.errors import ConfigError, InputError
-from dinotools.eval.synthetic_clip import make_clip, mean_iou
+from dinotools.eval.metrics import j_per_object
+from dinotools.eval.synthetic_clip import make_clip
 from dinotools.pipeline import track_video
 from dinotools.trackers.discovery import DiscoveryConfig, new_objects
 
@@ -88,7 +89,7 @@ def test_tracking_quality_on_demo_clip():
     frames, gt = make_clip(n_frames=8, size=(120, 160))
     tracker = dinotools.create_tracker("label-propagation", backbone="baseline", short_side=240)
     results = list(track_video(tracker, frames, gt[0]))
-    ious = [np.mean(list(mean_iou(r.labels, gt[r.index]).values())) for r in results[1:]]
+    ious = [np.mean(list(j_per_object(gt[r.index], r.labels).values())) for r in results[1:]]
     assert min(ious) > 0.6, ious
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from dinotools.batch.points import check_queries, is_points, plan_points
 from dinotools.batch.progress import BatchBars
 from dinotools.batch.record import RECORD, BatchRecord
 from dinotools.batch.safety import GENERATION, BatchLock, Fence, check_apart
@@ -55,7 +56,7 @@ def recorded_settings(settings, factory=None) -> dict:
 
     values = dataclasses.asdict(settings)
     plain = lambda v: str(v) if isinstance(v, Path) else v  # noqa: E731 - JSON holds paths as text
-    out = {k: plain(values.get(k)) for k in [*recorded_fields(), *BATCH_RECORDED]}
+    out = {k: plain(values.get(k)) for k in [*recorded_fields(type(settings)), *BATCH_RECORDED]}
     if factory is not None:
         out["tracker_factory"] = repr(factory)
     return out
@@ -113,6 +114,8 @@ def run_batch(settings, videos: Iterable[Video], output, *, engine: str = "local
     videos = validate(dataclasses.replace(v, frames=Path(v.frames).resolve(), mask=Path(v.mask).resolve())
                       for v in videos)
     settings.check()
+    if is_points(settings):  # --points: tracks OUTPUT/<name>.npz from a grid or QUERIES/<name>.csv
+        check_queries(settings, videos)
     runner = make_engine(engine, settings, workers=workers, tracker=tracker, tracker_factory=tracker_factory,
                          ray_address=ray_address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                          retries=retries)
@@ -137,7 +140,7 @@ def _run_locked(settings, videos: List[Video], output: Path, runner, overwrite: 
     record.check_outputs(videos, output)
     fence = Fence.take_over(output)  # from here on, a dead batch's workers stop before their next write
     record.start(videos, runner.describe(), fence.generation)
-    tasks, skipped = _plan(videos, output, record, overwrite, fence)
+    tasks, skipped = (plan_points if is_points(settings) else _plan)(videos, output, record, overwrite, fence)
     bars = BatchBars(len(videos), len(skipped),
                      {t.video.name: _count_frames(t.video.frames, settings.max_frames) for t in tasks},
                      enabled=progress)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 import socket
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Callable, Optional
 
 from dinotools.batch.safety import Fence
 from dinotools.batch.sources import Video
+from dinotools.runs.report import peak_rss_mb, reset_peak_rss
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +46,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def reset_peak_rss() -> None:
-    """Start a new peak-memory window: Linux resets the process's VmHWM on writing 5 to clear_refs."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass  # elsewhere the peak is the process's peak so far (ru_maxrss never decreases)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory since ``reset_peak_rss`` (Linux), else of the process so far, in MiB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
-
-
 def _cuda():
     torch = sys.modules.get("torch")
     return torch if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized() else None
@@ -82,7 +60,10 @@ def describe_error(exc: BaseException, settings=None) -> str:
 
     if isinstance(exc, (UserError, ComponentError)):
         return first_line(exc)
-    known = describe_failure(exc, settings) if settings is not None else None
+    from dinotools.runs.point_settings import PointSettings, describe_point_failure
+
+    describe = describe_point_failure if isinstance(settings, PointSettings) else describe_failure
+    known = describe(exc, settings) if settings is not None else None
     if known is not None:
         return known.replace(" (-vv shows the traceback)", "")
     if isinstance(exc, MemoryError):
@@ -105,10 +86,12 @@ class VideoRunner:
 
     def tracker(self):
         if self._tracker is None:
+            from dinotools.runs.point_settings import PointSettings, build_point_tracker
             from dinotools.runs.settings import build_tracker
 
+            build = build_point_tracker if isinstance(self.settings, PointSettings) else build_tracker
             t0 = time.perf_counter()
-            self._tracker = self.factory() if self.factory is not None else build_tracker(self.settings)
+            self._tracker = self.factory() if self.factory is not None else build(self.settings)
             self.loads += 1
             self.load_seconds = time.perf_counter() - t0
         return self._tracker
@@ -172,8 +155,16 @@ def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames], gua
     before each frame's files are written."""
     from dinotools.runs.job import run_video
 
+    from dinotools.runs.point_settings import PointSettings
+
     name = task.video.name
     progress = (lambda total, initial: _FrameCount(on_frames, name, total, initial)) if on_frames else False
+    if isinstance(settings, PointSettings):  # batch --points: OUTPUT/<name>.npz
+        from dinotools.runs.points import run_points_video
+
+        return run_points_video(settings, task.video.frames, settings.queries_file(name), task.output,
+                                resume=task.resume, overwrite=task.overwrite, progress=progress, tracker=tracker,
+                                before_write=guard)[1]
     return run_video(settings, task.video.frames, task.video.mask, task.output, resume=task.resume,
                      overwrite=task.overwrite, progress=progress, tracker=tracker, before_write=guard)
 

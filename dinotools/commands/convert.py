@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import List, Optional
 
-from dinotools.errors import UserError
+from dinotools.commands.common import HelpFormatter, Parser, run_command
 from dinotools.io.format_convert import READABLE, WRITABLE, convert
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m dinotools.convert",
+    p = Parser(
+        prog="python -m dinotools.convert", formatter_class=HelpFormatter,
         description="Convert tracking results between label PNG folders, COCO video JSON (RLE), the YouTube-VOS "
                     "results layout, and per-object tracks JSON.")
     p.add_argument("input", type=Path, help="a folder of label PNGs, a COCO JSON, or a YouTube-VOS root "
@@ -29,14 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         count = convert(args.input, args.output, args.to, fmt=args.source, video=args.video,
                         overwrite=args.overwrite)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output} ({args.to}): {count} frames")
-    return 0
+        print(f"wrote {args.output} ({args.to}): {count} frames")
+        return 0
+
+    return run_command(body, describe=_describe)
+
+
+def _describe(exc: BaseException):
+    """A file-system error (a disk failing, a name too long) as one line, as every command words it."""
+    from dinotools.runs.settings import RunSettings, describe_failure
+
+    return describe_failure(exc, RunSettings()) if isinstance(exc, OSError) else None
 
 
 def entry() -> None:

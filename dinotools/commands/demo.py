@@ -8,7 +8,8 @@ from typing import Optional
 
 import numpy as np
 
-from dinotools.eval.synthetic_clip import make_clip, mean_iou
+from dinotools.eval.metrics import j_per_object
+from dinotools.eval.synthetic_clip import make_clip
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def cmd_demo(settings, output: Optional[Path] = None, progress: bool = True) -> 
     )
     from dinotools.io.masks import read_mask
 
-    scores = [mean_iou(read_mask(pred_dir / f"{i:05d}.png"), gt[i]) for i in range(1, len(gt))]
+    scores = [j_per_object(gt[i], read_mask(pred_dir / f"{i:05d}.png")) for i in range(1, len(gt))]
     per_object = {oid: float(np.mean([s[oid] for s in scores])) for oid in scores[0]}
     print(f"demo: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 objects, "
           f"backbone {settings.backbone}")

@@ -3,42 +3,42 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from dinotools.commands.run import HelpFormatter, Parser, setup_logging
-from dinotools.commands.signals import terminate_as_interrupt
-from dinotools.errors import Interrupted, UserError
+from dinotools.commands.common import KV_HELP, HelpFormatter, Parser, parse_kv, run_command, setup_logging
+from dinotools.errors import UserError
 from dinotools.eval.davis import evaluate_results
 from dinotools.eval.grid import (
     GridRow,
     format_grid,
     parse_grid,
-    parse_value,
     setting_name,
 )
 from dinotools.eval.report import format_table, write_reports
 from dinotools.io.datasets import DavisDataset
-from dinotools.registry import ComponentError
+from dinotools.runs.settings import tracker_fields
 
-# Tracker options forwarded only when given, so any registered tracker keeps its own defaults.
-TRACKER_OPTIONS = {
-    "propagator": (str, "auto, torch, reference or fused (label-propagation default: auto)"),
-    "max_context": (int, "recent predictions kept in the context (default 7)"),
-    "size": (float, "neighbourhood radius in patches (default 12)"),
-    "shape": (str, "neighbourhood shape: circle or square (default circle)"),
-    "topk": (int, "candidates kept per query (default 5)"),
-    "temperature": (float, "softmax temperature (default 0.2)"),
-    "short_side": (int, "frames resized to this short side (default 960)"),
-    "upsample": (str, "nearest (notebook) or bilinear (paper) (default nearest)"),
-}
+# Tracker options forwarded only when given, so any registered tracker keeps its own defaults; the
+# label-propagation parameters come from their one table (``RunSettings``' tracker_param fields).
+TRACKER_OPTIONS = ("propagator", *(f.name for f in tracker_fields()))
+
+
+def _add_tracker_options(group) -> None:
+    group.add_argument("--propagator", default=None, metavar="STR",
+                       help="auto, torch, reference or fused (label-propagation default: auto)")
+    for f in tracker_fields():
+        option = dict(f.metadata["option"])
+        kind = option.pop("type", str)
+        group.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
+                           help=f.metadata["help"] + ("" if f.default is None else f" (default {f.default})"), **option)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m dinotools.eval", formatter_class=HelpFormatter,
         description="DAVIS semi-supervised J&F, computed as the official davis2017-evaluation.",
+        epilog=f"KEY=VALUE options (--backbone-arg, --tracker-arg, --refine-arg): {KV_HELP}.",
     )
     p.add_argument("--davis", required=True, metavar="ROOT", help="DAVIS root (Annotations/<res>/<seq>/*.png)")
     mode = p.add_mutually_exclusive_group(required=True)
@@ -64,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keyword argument for the backbone (repeatable), e.g. weights=/path/w.pth")
     t.add_argument("--tracker-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra keyword argument for the tracker (repeatable)")
-    for name, (kind, text) in TRACKER_OPTIONS.items():
-        t.add_argument("--" + name.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
-                       help=text)
+    _add_tracker_options(t)
     t.add_argument("--refine", metavar="NAME",
                    help="refiner (nearest, bilinear, guided, plugins; default: the tracker's, nearest); with "
                         "--oracle: the refiner scored (default nearest)")
@@ -98,21 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _pairs(items: List[str], flag: str) -> Dict[str, Any]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
-        out[key.strip().replace("-", "_")] = parse_value(value)
-    return out
-
-
 def _tracker_kwargs(args) -> Dict[str, Any]:
     kwargs = {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None}
-    kwargs.update(_pairs(args.tracker_arg, "--tracker-arg"))
+    kwargs.update(parse_kv(args.tracker_arg, "--tracker-arg"))
     if args.refine is not None:
-        kwargs.update(refiner=args.refine, refiner_kwargs=_pairs(args.refine_arg, "--refine-arg"))
+        kwargs.update(refiner=args.refine, refiner_kwargs=parse_kv(args.refine_arg, "--refine-arg"))
     elif args.refine_arg:
         raise UserError("--refine-arg needs --refine NAME (the refiner the arguments are for)")
     kwargs["device"] = args.device  # the tracker moves features and propagation there
@@ -164,7 +152,7 @@ def cmd_track(args, dataset: DavisDataset) -> int:
     from dinotools.runs.settings import build_component
 
     base["device"] = str(resolve_device(args.device))
-    backbone_kwargs = _pairs(args.backbone_arg, "--backbone-arg")
+    backbone_kwargs = parse_kv(args.backbone_arg, "--backbone-arg")
     check_kwargs("backbone", args.backbone, REGISTRIES["backbone"].get(args.backbone), backbone_kwargs,
                  flag="--backbone-arg")
     out_root = Path(args.out or f"eval_{args.tracker}_{args.backbone}")
@@ -217,7 +205,7 @@ def cmd_oracle(args, dataset: DavisDataset) -> int:
     if args.every < 1:
         raise UserError(f"--every must be >= 1, got {args.every}")
     name = args.refine or "nearest"
-    refiner = create_refiner(name, **_pairs(args.refine_arg, "--refine-arg"))
+    refiner = create_refiner(name, **parse_kv(args.refine_arg, "--refine-arg"))
     short_side = args.short_side if args.short_side is not None else 960
     result = evaluate_oracle(refiner, davis_samples(dataset, args.every), name=name, short_side=short_side,
                              device=resolve_device(args.device))
@@ -229,27 +217,17 @@ def cmd_oracle(args, dataset: DavisDataset) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    with terminate_as_interrupt():
-        try:
-            if args.max_frames is not None and args.max_frames < 3:
-                raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")
-            dataset = DavisDataset(args.davis, args.split or "val", args.resolution, args.sequences, args.max_frames,
-                                   require_split=args.split is not None)
-            if args.oracle:
-                return cmd_oracle(args, dataset)
-            return cmd_track(args, dataset) if args.track else cmd_results(args, dataset)
-        except (UserError, ComponentError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt as exc:
-            print(exc.message if isinstance(exc, Interrupted) else "interrupted by Ctrl-C", file=sys.stderr)
-            return 128 + getattr(exc, "signum", 2)
-        except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
-            message = _one_line(exc, args)
-            if message is None:
-                raise
-            print(f"error: {message}", file=sys.stderr)
-            return 2
+
+    def body() -> int:
+        if args.max_frames is not None and args.max_frames < 3:
+            raise UserError("--max-frames must be >= 3 (the first and last frames are not scored)")
+        dataset = DavisDataset(args.davis, args.split or "val", args.resolution, args.sequences, args.max_frames,
+                               require_split=args.split is not None)
+        if args.oracle:
+            return cmd_oracle(args, dataset)
+        return cmd_track(args, dataset) if args.track else cmd_results(args, dataset)
+
+    return run_command(body, describe=lambda exc: _one_line(exc, args))
 
 
 def _one_line(exc: Exception, args) -> Optional[str]:

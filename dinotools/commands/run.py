@@ -3,41 +3,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import List, Optional
 
-from dinotools.commands.signals import terminate_as_interrupt
-from dinotools.errors import Interrupted, UserError
-from dinotools.registry import ComponentError
+from dinotools.commands.common import (  # noqa: F401 - path_arg, Parser, ...: importable from here as before
+    KV_HELP,
+    HelpFormatter,
+    Parser,
+    parse_kv,
+    path_arg,
+    run_command,
+    setup_logging,
+)
+from dinotools.errors import UserError
 from dinotools.runs.settings import RunSettings, describe_failure, tracker_fields
 
 log = logging.getLogger("dinotools")
-
-
-def path_arg(text: str):
-    """A path option's value: ``""`` stays ``""`` (refused with a one-line error; ``Path("")`` would be ``.``)."""
-    return Path(text) if text else ""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with its errors in one line like every other dinotools error (no usage block)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Each option's default after its help text (unless the text already says it, or there is none)."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        none = action.default is None or action.default is False or action.default == [] \
-            or action.default is argparse.SUPPRESS
-        if "default" in text or not action.option_strings or none:
-            return text
-        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +75,7 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     comp.add_argument("--tracker", default=d.tracker, help="tracker name")
     comp.add_argument("--init", default=d.init, help="mask initializer (file: --mask; sam2: automatic masks)")
     comp.add_argument("--init-arg", action="append", default=[], metavar="KEY=VALUE",
-                      help="keyword argument for the initializer (repeatable)")
+                      help="keyword argument for the initializer (repeatable; " + KV_HELP + ")")
     comp.add_argument("--discover-every", type=int, help="look for new objects every N frames (needs an automatic "
                       "--init; default: never)")
     comp.add_argument("--device", default=d.device, help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1, ...")
@@ -104,7 +86,7 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     tp.add_argument("--refine", metavar="NAME", help="refiner turning patch-grid predictions into full-resolution "
                     "masks: nearest (default), bilinear, guided (edge-aware), sam2 (plugin); see --list")
     tp.add_argument("--refine-arg", action="append", default=[], metavar="KEY=VALUE",
-                    help="keyword argument for the refiner (repeatable), e.g. eps=0.001")
+                    help="keyword argument for the refiner (repeatable), e.g. eps=0.001 (" + KV_HELP + ")")
     out = p.add_argument_group("exports")
     out.add_argument("--format", action="append", dest="formats", metavar="FORMAT",
                      choices=FORMATS,
@@ -130,24 +112,6 @@ def settings_from_args(args) -> RunSettings:
     if getattr(args, "save_probs", None) not in (None, True, ""):
         values["save_probs"] = Path(args.save_probs)
     return RunSettings(**values)
-
-
-def parse_kv(items: List[str], flag: str = "--init-arg") -> dict:
-    """``KEY=VALUE`` arguments -> a dict (ints and floats converted, ``-`` in keys -> ``_``); ``flag`` names
-    the option in the error of an item without ``=``."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                continue
-        out[key.replace("-", "_")] = value
-    return out
 
 
 def cmd_track(args) -> int:
@@ -220,39 +184,22 @@ def cmd_info() -> int:
     return 0
 
 
-def setup_logging(verbose: int) -> None:
-    """-v info, -vv debug; warnings otherwise (shared by every dinotools command line)."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    with terminate_as_interrupt():  # SIGTERM/SIGHUP: as Ctrl-C (the frame being written is finished)
-        try:
-            if args.list:
-                return cmd_list()
-            if args.info:
-                return cmd_info()
-            if args.demo:
-                from dinotools.commands.demo import cmd_demo
 
-                return cmd_demo(settings_from_args(args), args.output, progress=not args.no_progress)
-            return cmd_track(args)
-        except (UserError, ComponentError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt as exc:
-            message = exc.message if isinstance(exc, Interrupted) else "interrupted by Ctrl-C"
-            print(message, file=sys.stderr)
-            return 128 + getattr(exc, "signum", 2)
-        except Exception as exc:  # noqa: BLE001 - only known kinds are turned into one line
-            message = describe_failure(exc, RunSettings(**_known_settings(args)))
-            if message is None:
-                raise
-            print(f"error: {message}", file=sys.stderr)
-            return 2
+    def body() -> int:
+        if args.list:
+            return cmd_list()
+        if args.info:
+            return cmd_info()
+        if args.demo:
+            from dinotools.commands.demo import cmd_demo
+
+            return cmd_demo(settings_from_args(args), args.output, progress=not args.no_progress)
+        return cmd_track(args)
+
+    return run_command(body, describe=lambda exc: describe_failure(exc, RunSettings(**_known_settings(args))))
 
 
 def _known_settings(args) -> dict:

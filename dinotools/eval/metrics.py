@@ -1,7 +1,7 @@
 """Region similarity J and boundary F, computed exactly as the official davis2017-evaluation does."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -77,6 +77,15 @@ def region_similarity(gt: np.ndarray, pred: np.ndarray, void: Optional[np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         j = inter / union
     return np.where(union == 0, 1.0, j)
+
+
+def j_per_object(gt: np.ndarray, pred: np.ndarray) -> Dict[int, float]:
+    """J (``region_similarity``) of each object of ``gt``: two ``[H,W]`` id maps (0: background) ->
+    ``{id: J}`` over the non-zero ids of ``gt``."""
+    ids = np.unique(gt)
+    ids = ids[ids != 0]
+    j = region_similarity(gt[None] == ids[:, None, None], pred[None] == ids[:, None, None])  # [O]
+    return {int(i): float(v) for i, v in zip(ids, j)}
 
 
 def _f_from_counts(n_pred: int, n_gt: int, pred_match: int, gt_match: int) -> float:

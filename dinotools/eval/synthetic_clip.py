@@ -47,15 +47,3 @@ def make_clip(n_frames: int = 24, size: Tuple[int, int] = (240, 320), seed: int 
         frames.append(np.clip(img, 0, 255).astype(np.uint8))
         masks.append(ids)
     return frames, masks
-
-
-def mean_iou(pred: np.ndarray, gt: np.ndarray) -> dict:
-    """Per-object IoU (J) of two ``[H,W]`` id maps, over the ids of ``gt``."""
-    out = {}
-    for oid in np.unique(gt):
-        if oid == 0:
-            continue
-        p, g = pred == oid, gt == oid
-        union = np.logical_or(p, g).sum()
-        out[int(oid)] = float(np.logical_and(p, g).sum() / union) if union else 1.0
-    return out

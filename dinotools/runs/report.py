@@ -11,8 +11,25 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak-memory window: Linux resets the process's VmHWM on writing 5 to clear_refs."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # elsewhere the peak is the process's peak so far (ru_maxrss never decreases)
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """Peak resident memory in MiB since ``reset_peak_rss`` (Linux VmHWM), else of the process so far
+    (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 

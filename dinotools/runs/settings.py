@@ -113,14 +113,16 @@ class RunSettings:
         return Path(output) / "probs" if self.save_probs is True else Path(self.save_probs)
 
 
-def recorded_fields():
-    """Names of the settings kept in the resume record (compared on ``--resume``)."""
-    return [f.name for f in fields(RunSettings) if f.metadata.get("record")]
+def recorded_fields(kind=None):
+    """Names of the settings kept in the resume record (compared on ``--resume``); ``kind``: the
+    settings class (default ``RunSettings``; ``runs.point_settings.PointSettings`` for points)."""
+    return [f.name for f in fields(kind or RunSettings) if f.metadata.get("record")]
 
 
-def tracker_fields():
-    """The tracker-parameter fields (name, default, help, argparse keywords), in declaration order."""
-    return [f for f in fields(RunSettings) if f.metadata.get("tracker")]
+def tracker_fields(kind=None):
+    """The tracker-parameter fields (name, default, help, argparse keywords), in declaration order:
+    the one table of a tracker kind (``kind``: its settings class, default ``RunSettings``)."""
+    return [f for f in fields(kind or RunSettings) if f.metadata.get("tracker")]
 
 
 def build_component(kind: str, name: str, factory, **kwargs):
