@@ -178,6 +178,7 @@ def _run(args, partial: list) -> int:
             raise UserError("--overlay and --output must be different files")
     from dinotools.io.frames import open_frames
     from dinotools.io.queries import grid_queries, read_queries
+    from dinotools.runs.limits import check_command_params
     from dinotools.runs.points import run_points
 
     source = open_frames(args.frames or args.video)
@@ -186,6 +187,8 @@ def _run(args, partial: list) -> int:
         queries = grid_queries(args.grid, size)
     else:
         queries = read_queries(args.queries, size, len(source))
+    check_command_params(args.tracker, {k: getattr(args, k) for k in TRACKER_OPTIONS if getattr(args, k) is not None},
+                         args.backbone, parse_kv(args.backbone_arg, "--backbone-arg"))  # before the model loads
     tracker = make_tracker(args)  # after the cheap checks: a bad CSV should not cost a model load
     tracks, report = run_points(tracker, source, queries, size, args, partial)
     print(f"wrote {args.output}: {tracks.visible.shape[0]} points x {tracks.visible.shape[1]} frames, "
