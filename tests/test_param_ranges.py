@@ -33,14 +33,16 @@ def builtins():
 
 
 def numeric_parameters(factory):
-    """Constructor parameters annotated int/float (Optional too) or with an int/float default; bools excluded."""
+    """Constructor parameters annotated int/float (Optional too) or with an int/float default; bools and
+    sequences of numbers (frame lists) excluded."""
     out = []
     for p in inspect.signature(factory).parameters.values():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
             continue
         note = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", str(p.annotation))
         default_numeric = isinstance(p.default, (int, float)) and not isinstance(p.default, bool)
-        annotated = p.annotation is not p.empty and ("int" in note or "float" in note) and "bool" not in note
+        scalar = not any(word in note for word in ("bool", "Sequence", "List", "list", "dict"))
+        annotated = p.annotation is not p.empty and ("int" in note or "float" in note) and scalar
         if annotated or default_numeric:
             out.append(p.name)
     return out
@@ -166,3 +168,43 @@ def test_readme_lists_every_declared_range():
     for kind, name, factory in builtins():
         for key in params_of(factory):
             assert f"`{key}`" in table and f"`{name}`" in table
+
+
+SAM2_CHECK = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]  # this checkout's plugin source (not a stale installed copy), tests/
+from test_param_ranges import bad_values, numeric_parameters
+from dinotools.errors import ConfigError
+from dinotools.params import owner_of, params_of
+from dinotools_sam2 import Sam2AutomaticInitializer, Sam2Refiner
+
+problems, cases = [], 0
+for factory in (Sam2AutomaticInitializer, Sam2Refiner):
+    declared = params_of(factory)
+    problems += [f"{factory.__name__}.{p} has no Range" for p in numeric_parameters(factory) if p not in declared]
+    for key, rng in declared.items():
+        for value in bad_values(rng):
+            cases += 1
+            try:
+                factory(**{key: value})
+                problems.append(f"{factory.__name__}({key}={value!r}) accepted")
+            except ConfigError as exc:
+                if f"{key} of {owner_of(factory)} must be" not in str(exc):
+                    problems.append(str(exc))
+print(json.dumps({"problems": problems, "cases": cases}))
+"""
+
+
+def test_the_sam2_plugin_declares_every_numeric_parameter_and_refuses_bad_values():
+    """No SAM 2 needed: the ranges are checked before the plugin builds its model. In a subprocess, so that
+    the plugin is this checkout's source, whatever copy the environment has installed."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", SAM2_CHECK, str(root / "plugins" / "dinotools-sam2" / "src"),
+                          str(root / "tests")], capture_output=True, text=True, timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["problems"] == [] and result["cases"] >= 40, result
