@@ -113,7 +113,7 @@ def range_errors(owner: str, ranges: Mapping[str, Range], values: Mapping[str, o
     """``{parameter: "radius of refiner guided must be ..."}`` for every value of ``values`` out of its
     range (declared parameters only). ``frame``: ``((H, W), (h, w))``, the frame's size and patch grid,
     to check the bounds of the frame too, once every value is in its own range; ``context``: every
-    value of the component (defaults filled in) those bounds may read (default: ``values``)."""
+    value of the component (defaults filled in) those bounds may read; ``values`` override it."""
     out = {}
     for key, value in values.items():
         rng = ranges.get(key)
