@@ -117,6 +117,9 @@ def _davis(tmp_path):
     (["--set", "test-dev"], ["image set 'test-dev' not found", "ImageSets/2017/test-dev.txt"]),
     (["--temperature", "inf"], ["--temperature", "finite"]),
     (["--grid", "topk=0,5"], ["--topk must be >= 1"]),
+    (["--refine", "guided", "--refine-arg", "eps=inf"], ["eps of refiner guided", "finite", "got inf"]),
+    (["--backbone-arg", "grid=0"], ["grid of backbone baseline must be an integer in [1, 16], got 0"]),
+    (["--grid", "temperature=0.1,50"], ["--temperature 50", "temperature of tracker label-propagation"]),
 ])
 def test_eval_bad_options_are_one_line_errors_before_tracking(tmp_path, capsys, extra, words):
     """Reproduction: dinotools.eval --grid topkk=3,5, --tracker-arg foo=1, an unknown --backbone-arg gave
@@ -151,3 +154,15 @@ def test_topk_limit_counts_the_neighbourhood_cells(size, shape):
     check_tracker_params({"topk": most, "size": size, "shape": shape, "max_context": 7})
     with pytest.raises(ConfigError, match=f"use at most {most}"):
         check_tracker_params({"topk": most + 1, "size": size, "shape": shape, "max_context": 7})
+
+
+def test_a_huge_size_is_refused_before_counting_its_cells():
+    """Reproduction: --size 1e9 hung in the --topk check, which counted the window's (2e9+1)^2 cells."""
+    code = ("from dinotools.runs.limits import check_tracker_params\n"
+            "try:\n    check_tracker_params({'size': 1e9, 'topk': 5, 'shape': 'circle', 'max_context': 7})\n"
+            "except Exception as exc:\n    print(type(exc).__name__, exc)")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        pytest.fail("check_tracker_params did not return for --size 1e9")
+    assert out.startswith("ConfigError --size 1000000000.0: size of tracker label-propagation must be"), out

@@ -130,7 +130,7 @@ def test_bad_arguments_and_outputs(clip, capsys):
     _one_line(capsys, ["--frames", str(frames), *base, "--output", str(tmp / "u.npz"), "--backbone", "nope"],
               "unknown backbone 'nope'")
     _one_line(capsys, ["--frames", str(frames), *base, "--output", str(tmp / "u.npz"), "--radius", "0"],
-              "radius must be an int >= 1")
+              "--radius 0: radius of tracker points must be an integer in [1, 256], got 0")
     _one_line(capsys, ["--frames", str(frames), *base, "--output", str(tmp / "u.npz"), "--backbone-arg", "grid"],
               "KEY=VALUE")
     assert not (tmp / "u.npz").exists()

@@ -161,7 +161,7 @@ def test_frame_smaller_than_the_low_resolution_grid():
 
 def test_bad_parameters_are_config_errors():
     for kwargs in ({"radius": 0}, {"radius": 1.5}, {"eps": -1}, {"eps": "x"}, {"scale": 0}):
-        with pytest.raises(ConfigError, match="refiner parameter"):
+        with pytest.raises(ConfigError, match="of refiner guided must be"):
             GuidedRefiner(**kwargs)
     with pytest.raises(Exception, match="reads the frame's pixels"):
         GuidedRefiner()((12, 17), torch.rand(3, 4, 2))

@@ -119,7 +119,7 @@ def test_cli_refine_and_formats(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "either upsample='bilinear' or refiner='guided'" in err and err.count("\n") == 1
     assert main(args + ["--output", str(tmp_path / "z"), "--refine", "guided", "--refine-arg", "radius=0"]) == 2
-    assert "radius must be an int >= 1" in capsys.readouterr().err
+    assert "radius of refiner guided must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_resumed_exports_equal_those_of_its_pngs_and_of_an_uninterrupted_run(tmp_path):

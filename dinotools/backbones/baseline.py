@@ -9,10 +9,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dinotools.errors import ConfigError
 from dinotools.ops.devices import resolve_device
 from dinotools.ops.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from dinotools.interfaces.params import Range, declare_params
 
 
+@declare_params(
+    "backbone baseline",
+    patch_size=Range(2, 64, integer=True, doc="patch side in pixels; a 1-pixel patch has no standard deviation, "
+                     "and beyond 64 a patch covers 16 DINOv3 patches: too coarse to follow an object"),
+    grid=Range(1, 16, integer=True, doc="sub-cells per patch side (coarse layout); must divide patch_size"),
+)
 class ColorStatsBackbone:
     """``[B,3,H,W]`` normalised -> ``[B,H/p,W/p,D]`` with D = 3 (means) + 3 (stds) + 3*g*g (sub-cells).
 
@@ -23,7 +31,7 @@ class ColorStatsBackbone:
 
     def __init__(self, patch_size: int = 16, grid: int = 2, device="cpu", dtype=None) -> None:
         if patch_size % grid:
-            raise ValueError(f"patch_size ({patch_size}) must be divisible by grid ({grid})")
+            raise ConfigError(f"backbone baseline's grid ({grid}) must divide its patch_size ({patch_size})")
         self.patch_size = patch_size
         self.grid = grid
         self.embed_dim = 6 + 3 * grid * grid

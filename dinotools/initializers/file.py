@@ -9,10 +9,18 @@ import numpy as np
 from dinotools.errors import InputError
 from dinotools.io.frames import natural_key
 from dinotools.io.masks import read_mask
+from dinotools.interfaces.params import Range, declare_params
 
 MASK_SUFFIXES = {".png", ".npy"}
 
 
+@declare_params(
+    "initializer file",
+    frame=Range(0, integer=True, doc="the frame a single mask file is for (0: the first); one past the last frame "
+                "is refused once the frames are counted"),
+    void=Range(1, 65535, integer=True, optional=True, doc="mask id read as background (DAVIS-2017: 255); 0 is the "
+               "background already, and mask ids are 16-bit at most"),
+)
 class FileInitializer:
     """Masks from files: PNG (palette, greyscale ids, binary 0/255) or ``.npy``.
 

@@ -12,6 +12,7 @@ import torch
 from dinotools import _ext
 from dinotools.ops.dense import make_neighborhood_mask, propagate
 from dinotools.ops.window import window_propagate
+from dinotools.interfaces.params import Range, declare_params
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,17 @@ class DensePropagator:
         return propagate(current, context, context_probs, mask, topk, temperature)
 
 
+BLOCK = Range(1, 256, integer=True, doc="query tile side in patches; memory grows with its square, and beyond "
+              "256 (the grid of a 4096-pixel side) a tile is larger than any frame's grid")
+
+
+@declare_params("propagator torch", block=BLOCK)
 class WindowPropagator:
     """Pure PyTorch, tiles of queries against their window: O(h*w*t*window) memory."""
 
     name = "torch"
 
     def __init__(self, block: int = 8) -> None:
-        if block < 1:
-            raise ValueError(f"block must be >= 1, got {block}")
         self.block = block
 
     def __call__(self, current, context, context_probs, *, size, shape, topk, temperature):
@@ -95,6 +99,7 @@ class AutoPropagator:
         return impl(current, context, context_probs, **params)
 
 
+@declare_params("propagator auto", block=BLOCK)
 def auto_propagator(**kwargs):
     """The fastest available propagator: ``fused`` when built (for the inputs' device), else ``torch``."""
     if not fused_available():

@@ -1,11 +1,14 @@
 """``guided``: edge-aware upsampling of the patch-grid probabilities with a fast guided filter on the frame."""
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 
 from dinotools import _ext
 from dinotools.errors import ConfigError
+from dinotools.interfaces.params import Range, declare_params, range_errors
 from dinotools.refiners._filters import bilinear_source, box_mean, downsample, solve3
 from dinotools.refiners.base import (
     Frame,
@@ -13,7 +16,6 @@ from dinotools.refiners.base import (
     first_argmax,
     frame_size,
     frame_tensor,
-    positive,
     stretch,
     uint8_frame,
 )
@@ -23,6 +25,31 @@ _HAS_OP = _ext.HAS_EXT and hasattr(torch.ops.dinotools, "guided_labels")
 MARGIN = 1e-5  # relative: a low-resolution decision must beat float rounding of the full-resolution scores
 
 
+def low_size(grid: Tuple[int, int], frame: Tuple[int, int], scale: float) -> Tuple[int, int]:
+    """``(hl, wl)``: the low resolution the filter works at, for a patch grid ``(h, w)`` and a frame ``(H, W)``."""
+    (h, w), (H, W) = grid, frame
+    return max(1, min(H, round(h * scale))), max(1, min(W, round(w * scale)))
+
+
+def radius_limit(values, frame: Tuple[int, int], grid: Tuple[int, int]) -> Tuple[int, str]:
+    """The largest radius whose window, ``2r+1`` low-resolution pixels, fits in the low-resolution short side
+    (1 always: the smallest window, on a grid too small for any)."""
+    short = min(low_size(grid, frame, float(values.get("scale", 2.0))))
+    return max(1, (short - 1) // 2), (f"a window of 2r+1 pixels fits in the {short}-pixel short side of the "
+                              f"low-resolution frame; a wider one spans the whole frame and erases objects")
+
+
+@declare_params(
+    "refiner guided",
+    radius=Range(1, integer=True, frame=radius_limit, doc="window radius in low-resolution pixels (the patch grid "
+                 "x scale); at most (the low-resolution short side - 1) / 2: a wider window spans the whole "
+                 "frame, the fit is no longer local and objects vanish"),
+    eps=Range(0, 1, lo_open=True, doc="ridge regularisation in colour-variance units (the frame in [0, 1]); 0 "
+              "divides by zero in flat windows, and above 1 (4x the largest colour variance, 0.25) the "
+              "colour's weight is shrunk 5-fold or more: use bilinear"),
+    scale=Range(1, 16, doc="low resolution as a multiple of the patch grid; below 1 it is coarser than the "
+                "predictions, above 16 (the patch size) finer than the frame fed to the backbone"),
+)
 class GuidedRefiner:
     """Fast guided filter (He & Sun 2015) of the stretched probabilities, guided by the colour frame.
 
@@ -49,9 +76,7 @@ class GuidedRefiner:
     needs_frame = True
 
     def __init__(self, radius: int = 1, eps: float = 1e-3, scale: float = 2.0) -> None:
-        if isinstance(radius, bool) or not (isinstance(radius, int) and radius >= 1):
-            raise ConfigError(f"refiner parameter radius must be an int >= 1, got {radius!r}")
-        self.radius, self.eps, self.scale = radius, positive(eps, "eps"), positive(scale, "scale")
+        self.radius, self.eps, self.scale = radius, float(eps), float(scale)  # ranges: declare_params
 
     def __call__(self, frame: Frame, raw: torch.Tensor) -> torch.Tensor:
         """``frame [H,W,3]`` uint8 RGB, ``raw [h,w,M]`` -> ``scores [M,H,W]`` float on ``raw``'s device."""
@@ -110,7 +135,12 @@ class GuidedRefiner:
     def _low_probs(self, raw: torch.Tensor, size):
         """``(p [M,hl,wl], (hl, wl))``: the stretched probabilities upsampled to the low resolution."""
         (h, w, _), (H, W) = raw.shape, size
-        low = (max(1, min(H, round(h * self.scale))), max(1, min(W, round(w * self.scale))))
+        # Commands check this before tracking (runs.limits); a Python caller learns it here, not from empty masks.
+        errors = range_errors("refiner guided", self.PARAMS, {"radius": self.radius}, ((H, W), (h, w)),
+                              {"scale": self.scale})
+        if errors:
+            raise ConfigError(errors["radius"])
+        low = low_size((h, w), (H, W), self.scale)
         # Stretching first is the same as stretching the output: the filter is affine in p and
         # keeps constants (a constant channel gives a = 0, b = the constant).
         p = stretch(raw.permute(2, 0, 1).float())  # [M,h,w]

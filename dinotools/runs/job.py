@@ -19,6 +19,7 @@ from dinotools.io.frames import open_frames
 from dinotools.io.paths import remove_created
 from dinotools.runs import record
 from dinotools.runs.preflight import (
+    check_frame_params,
     check_masks,
     check_outputs,
     prepare_output,
@@ -68,6 +69,7 @@ def run_video(settings: RunSettings, frames, mask, output, *, resume: bool = Fal
     source = open_frames(frames, strict=settings.strict)
     if settings.max_frames is not None:
         source.limit(settings.max_frames)
+    check_frame_params(settings, source)
     masks = {}
     if settings.init == "file":
         if mask is None:

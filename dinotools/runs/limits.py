@@ -1,12 +1,18 @@
-"""Values that cannot give a useful result, refused before any work, and keyword arguments a component lacks."""
+"""Values that cannot give a useful result, refused before any work, and keyword arguments a component lacks.
+
+The ranges are the components' own declarations (``dinotools.interfaces.params``): ``check_params`` applies
+them to what a command line passes, before the backbone loads, and the frame's bounds once the
+first frame's size is known.
+"""
 from __future__ import annotations
 
 import difflib
 import inspect
 import math
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from dinotools.errors import ConfigError
+from dinotools.interfaces.params import markdown_table, owner_of, params_of, range_errors
 
 PATCH = 16  # every built-in backbone's patch size
 MIN_SHORT_SIDE = 2 * PATCH  # one patch row leaves no neighbourhood to propagate through
@@ -42,9 +48,11 @@ def check_tracker_params(p: Mapping[str, object]) -> None:
     if p.get("max_context") is not None and int(p["max_context"]) < 0:
         raise ConfigError(f"--max-context must be >= 0, got {p['max_context']}")
     topk = p.get("topk")
+    if topk is not None and int(topk) < 1:
+        raise ConfigError(f"--topk must be >= 1, got {topk}")
+    # The declared ranges (upper bounds too) before counting the window's cells: a huge --size is refused, not counted.
+    check_params("tracker", "label-propagation", p, flags={k: "--" + k.replace("_", "-") for k in p}, unknown=False)
     if topk is not None:
-        if int(topk) < 1:
-            raise ConfigError(f"--topk must be >= 1, got {topk}")
         size, shape, context = p.get("size", 12), p.get("shape", "circle"), p.get("max_context", 7)
         if size is not None and shape in ("circle", "square") and context is not None:
             cells = window_cells(float(size), str(shape))
@@ -76,3 +84,103 @@ def check_kwargs(kind: str, name: str, factory, kwargs: Mapping[str, object],
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{given}: {kind} {name!r} has no parameter {key!r}{hint}; it takes "
                           f"{', '.join(accepted) or 'no parameters'}")
+
+
+def _given(key: str, value, flag: str, flags: Optional[Dict[str, str]]) -> str:
+    """How the user gave ``key``: ``--size 1e9`` (an option of its own) or ``--refine-arg eps=inf``."""
+    if flags and key in flags:
+        return f"{flags[key]} {value}"
+    return f"{flag} {key}={value}".strip()
+
+
+def patch_grid(frame_size: Tuple[int, int], short_side: Optional[int], patch: int = PATCH) -> Tuple[int, int]:
+    """``(h, w)``: the patch grid of an ``(H, W)`` frame resized as the trackers resize it (``--short-side``)."""
+    from dinotools.ops.preprocess import target_size
+
+    height, width = target_size(int(frame_size[0]), int(frame_size[1]), short_side, patch)
+    return height // patch, width // patch
+
+
+def _defaults(factory) -> Dict[str, object]:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not p.empty}
+
+
+def check_params(kind: str, name: str, values: Mapping[str, object], *, flag: str = "",
+                 flags: Optional[Dict[str, str]] = None, frame: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None,
+                 unknown: bool = True) -> None:
+    """The keyword arguments ``values`` of component ``kind``/``name`` exist (``unknown``) and are in their
+    declared ranges (``dinotools.interfaces.params``); with ``frame``, ``((H, W), (h, w))`` the frame's size and
+    patch grid, also the bounds of the frame.
+
+    One ``ConfigError`` line naming the option as given: ``--refine-arg radius=100000: radius of refiner
+    guided must be <= 14 (...), got 100000``. ``flags``/``flag`` as for ``check_kwargs``.
+    """
+    from dinotools.registry import REGISTRIES
+
+    factory = REGISTRIES[kind].get(name)
+    if unknown:
+        check_kwargs(kind, name, factory, values, flags, flag)
+    errors = range_errors(owner_of(factory), params_of(factory), values, frame, _defaults(factory))
+    for key, message in errors.items():
+        raise ConfigError(f"{_given(key, values[key], flag, flags)}: {message}")
+
+
+def frame_bounded(kind: str, name: str, values: Mapping[str, object]) -> bool:
+    """Whether any of ``values`` has a bound that depends on the frame (so the frame size must be read first)."""
+    from dinotools.registry import REGISTRIES
+
+    ranges = params_of(REGISTRIES[kind].get(name))
+    return any(key in ranges and ranges[key].frame is not None for key in values)
+
+
+def settings_params(settings) -> List[Tuple[str, str, Dict[str, object], str, Optional[Dict[str, str]]]]:
+    """``(kind, name, values, flag, flags)`` of every component whose arguments ``settings`` (a
+    ``RunSettings``) set: the tracker's options, ``--refine-arg``, ``--init-arg``."""
+    tracker = settings.tracker_kwargs()
+    out = [("tracker", settings.tracker, tracker, "--tracker-arg", {k: "--" + k.replace("_", "-") for k in tracker})]
+    if settings.refine is not None:
+        out.append(("refiner", settings.refine, dict(settings.refine_args), "--refine-arg", None))
+    if settings.init_args or settings.init != "file":
+        out.append(("initializer", settings.init, dict(settings.init_args), "--init-arg", None))
+    return out
+
+
+def check_settings_params(settings, frame_size: Optional[Tuple[int, int]] = None) -> None:
+    """Every component argument of ``settings`` exists and is in range (with ``frame_size``: the frame's
+    bounds too), before the backbone loads. The tracker's options are range-checked only: a plugin
+    tracker need not take every option of label-propagation (it fails on creation, naming itself)."""
+    frame = None if frame_size is None else (tuple(frame_size), patch_grid(frame_size, settings.short_side))
+    for kind, name, values, flag, flags in settings_params(settings):
+        check_params(kind, name, values, flag=flag, flags=flags, frame=frame, unknown=kind != "tracker")
+
+
+def needs_frame_size(settings) -> bool:
+    """Whether a component argument of ``settings`` is bounded by the frame (the first frame is then read)."""
+    return any(frame_bounded(kind, name, values) for kind, name, values, _, _ in settings_params(settings))
+
+
+def ranges_table() -> str:
+    """The README's table of every built-in component's declared parameter ranges (markdown); components
+    sharing one declaration (the DINOv3 variants) share a row."""
+    from dinotools.registry import REGISTRIES
+    from dinotools.registry.builtins import BUILTINS
+
+    groups: Dict[int, list] = {}
+    for kind, table in BUILTINS.items():
+        for name in sorted(table):
+            factory = REGISTRIES[kind].get(name)
+            if params_of(factory) and not name.startswith("dinov3_"):  # the dinov3_ aliases: same factories
+                groups.setdefault(id(factory.PARAMS), [kind, [], factory])[1].append(name)
+    return markdown_table([(kind, names, factory) for kind, names, factory in groups.values()])
+
+
+def check_command_params(tracker: str, options: Mapping[str, object], backbone: str,
+                         backbone_args: Mapping[str, object]) -> None:
+    """A command's tracker options (``--radius 0``, named as options) and ``--backbone-arg`` values exist and
+    are in their declared ranges, before the backbone loads (``python -m dinotools.points``)."""
+    check_params("tracker", tracker, options, flags={k: "--" + k.replace("_", "-") for k in options}, unknown=False)
+    check_params("backbone", backbone, backbone_args, flag="--backbone-arg")

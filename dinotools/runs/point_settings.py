@@ -71,6 +71,10 @@ class PointSettings:
             raise UserError(f"--grid needs N >= 1, got {self.grid}")
         if self.max_frames is not None and self.max_frames < 1:
             raise UserError(f"--max-frames must be >= 1 (got {self.max_frames})")
+        from dinotools.runs.limits import check_command_params
+
+        # the declared ranges of the tracker's and the backbone's parameters, before the model loads
+        check_command_params(self.tracker, self.tracker_kwargs(), self.backbone, dict(self.backbone_args))
 
     def queries_file(self, name: str) -> Optional[Path]:
         """A batch video's queries file (None: ``grid`` queries)."""

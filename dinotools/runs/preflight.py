@@ -1,10 +1,11 @@
-"""Checks a job makes before its backbone loads: masks against the frames, every output path."""
+"""Checks a job makes before its backbone loads: parameters against the frame, masks against the frames, every
+output path."""
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from dinotools.errors import InputError, UserError
 from dinotools.io.export_common import video_name
@@ -20,6 +21,26 @@ from dinotools.io.paths import (
 from dinotools.runs.earlier import check_overwrite, remove_earlier, survey
 
 log = logging.getLogger(__name__)
+
+
+def first_frame_size(source) -> Tuple[int, int]:
+    """``(H, W)`` of the first frame (decodes one frame; a video is reopened when tracking starts)."""
+    if source.files is not None:
+        return tuple(source.read(0).shape[:2])
+    frames = iter(source)
+    try:
+        return tuple(next(frames).shape[:2])
+    finally:
+        frames.close()
+
+
+def check_frame_params(settings, source) -> None:
+    """Parameters bounded by the frame (a refiner's radius no larger than the frame) against the first
+    frame's size, read only when such a parameter is given."""
+    from dinotools.runs.limits import check_settings_params, needs_frame_size
+
+    if needs_frame_size(settings):
+        check_settings_params(settings, first_frame_size(source))
 
 
 def check_masks(masks: dict, source=None) -> None:

@@ -99,9 +99,10 @@ class RunSettings:
         for name in ("weights", "overlay", "report", "save_probs"):
             if isinstance(getattr(self, name), (str, Path)) and str(getattr(self, name)) == "":
                 raise UserError(f"--{name.replace('_', '-')} needs a path, got ''")
-        from dinotools.runs.limits import check_tracker_params
+        from dinotools.runs.limits import check_settings_params, check_tracker_params
 
         check_tracker_params(self.tracker_kwargs())
+        check_settings_params(self)  # every component's declared ranges; the frame's bounds: preflight
 
     def tracker_kwargs(self) -> Dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("tracker")}

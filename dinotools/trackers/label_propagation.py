@@ -19,6 +19,7 @@ from dinotools.io.masks import object_ids
 from dinotools.ops.dense import SHAPES
 from dinotools.ops.devices import resolve_device
 from dinotools.ops.preprocess import preprocess as default_preprocess
+from dinotools.interfaces.params import Range, declare_params
 from dinotools.refiners.base import check_scores, first_argmax
 from dinotools.registry import create_backbone, create_propagator, create_refiner
 from dinotools.trackers.state import ContextFrame, FrameResult, TrackState
@@ -34,6 +35,25 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# The numeric parameters' ranges (checked on creation; dinotools.runs.limits checks the command line's values with
+# the same declarations, plus --topk against the neighbourhood's cells).
+MAX_SHORT_SIDE = 4096  # (4096/16)^2 * aspect patches per frame: beyond any GPU's memory for a ViT
+TRACKER_RANGES = dict(
+    max_context=Range(0, 1000, integer=True, doc="recent predictions kept; each costs one frame of features, and "
+                      "1000 frames of context are beyond any GPU's memory at the default size"),
+    size=Range(0, 256, doc="neighbourhood radius in patches; beyond 256 (the grid of the largest --short-side, "
+               "4096 px) the window's cells scored per pixel no longer fit in memory"),
+    topk=Range(1, integer=True, doc="candidates kept per pixel; at most the (max_context + 1) x window cells a "
+               "pixel has (checked against size and shape)"),
+    temperature=Range(1e-4, 10, doc="softmax temperature over cosine similarities (in [-1, 1]); below 1e-4 the "
+                      "softmax is already an argmax (a gap of 0.01 weighs e^-100) and overflows, above 10 the "
+                      "candidates weigh within 22% of each other whatever their similarity"),
+    short_side=Range(32, MAX_SHORT_SIDE, integer=True, optional=True, doc="frames resized to this short side "
+                     "(pixels); below 32 a frame is one patch high, above 4096 its features fit in no GPU"),
+)
+
+
+@declare_params("tracker label-propagation", **TRACKER_RANGES)
 class LabelPropagationTracker:
     """Tracks the objects of given masks by propagating their labels through patch features.
 
@@ -75,12 +95,7 @@ class LabelPropagationTracker:
         refiner=None,
         refiner_kwargs: Optional[dict] = None,
     ) -> None:
-        _check(isinstance(max_context, int) and max_context >= 0, f"max_context must be an int >= 0, got {max_context!r}")
-        _check(size >= 0, f"size (neighbourhood radius) must be >= 0, got {size!r}")
         _check(shape in SHAPES, f"shape must be one of {sorted(SHAPES)}, got {shape!r}")
-        _check(isinstance(topk, int) and topk >= 1, f"topk must be an int >= 1, got {topk!r}")
-        _check(temperature > 0, f"temperature must be > 0, got {temperature!r}")
-        _check(short_side is None or short_side >= 1, f"short_side must be >= 1 or None, got {short_side!r}")
         _check(mask_downsample in DOWNSAMPLE_MODES, f"mask_downsample must be one of {DOWNSAMPLE_MODES}")
         _check(upsample is None or upsample in UPSAMPLE_MODES,
                f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from dinotools.errors import ConfigError, InputError
 from dinotools.ops.local_match import MatchConfig, local_match, sample_features
 from dinotools.ops.preprocess import preprocess as default_preprocess
+from dinotools.interfaces.params import Range, declare_params
 from dinotools.registry import create_backbone
 from dinotools.trackers.point_state import PointResult, PointState
 from dinotools.trackers.scene_motion import scene_motion
@@ -30,6 +31,28 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+@declare_params(
+    "tracker points",
+    short_side=Range(32, 4096, integer=True, optional=True, doc="frames resized to this short side (pixels); below "
+                     "32 a frame is one patch high, above 4096 its features fit in no GPU"),
+    radius=Range(1, 256, integer=True, doc="search window half-size in patches; the window's (2r+1)^2 cells are "
+                 "scored per query and frame, beyond 256 (the grid of a 4096-pixel side) more than any frame holds"),
+    topk=Range(1, integer=True, doc="candidates of the coarse soft-argmax (more than the window's cells: all of them)"),
+    temperature=Range(1e-4, 10, doc="coarse soft-argmax temperature over cosine similarities (in [-1, 1]); below "
+                      "1e-4 it is already an argmax, above 10 the candidates weigh alike"),
+    refine_scale=Range(1, 16, integer=True, doc="similarity upsampling for sub-patch refinement (1: off); 16 is "
+                       "one pixel per sub-cell at patch size 16"),
+    refine_radius=Range(0, 256, lo_open=True, doc="refinement radius in grid cells; at least sqrt(0.5) / "
+                        "refine_scale (or no sub-cell is selected), at most the largest search window"),
+    refine_temperature=Range(1e-4, 10, doc="refinement soft-argmax temperature, bounds as temperature's"),
+    sim_threshold=Range(-1, 1, doc="occluded below this cosine similarity (cosines lie in [-1, 1])"),
+    fb_threshold=Range(0, lo_open=True, finite=False, doc="forward-backward tolerance in patches (inf: no check)"),
+    template_update=Range(0, 1, doc="weight of the latest visible feature blended into the template"),
+    motion_bins=Range(1, 64, integer=True, doc="cells per side of the scene-motion partition; beyond 64 (4096 "
+                      "cells) a cell rarely holds a visible point to take the median of"),
+    shifts=Range(1, 16, integer=True, doc="sub-patch offsets per side (shifts^2 backbone passes); must divide the "
+                 "patch size (16)"),
+)
 class PointTracker:
     """Tracks query points ``(t, x, y)`` (pixels; any query frame) through a video.
 
@@ -84,21 +107,9 @@ class PointTracker:
         device="cpu",
         backbone_kwargs: Optional[dict] = None,
     ) -> None:
-        _check(short_side is None or short_side >= 1, f"short_side must be >= 1 or None, got {short_side!r}")
-        _check(isinstance(radius, int) and radius >= 1, f"radius must be an int >= 1, got {radius!r}")
-        _check(isinstance(topk, int) and topk >= 1, f"topk must be an int >= 1, got {topk!r}")
-        _check(temperature > 0 and refine_temperature > 0, "temperature and refine_temperature must be > 0")
-        _check(isinstance(refine_scale, int) and refine_scale >= 1,
-               f"refine_scale must be an int >= 1, got {refine_scale!r}")
         # A sub-cell lies within sqrt(2)/2 sub-cells of any point: a smaller radius could select none.
         _check(refine_radius >= math.sqrt(0.5) / refine_scale,
                f"refine_radius must be >= {math.sqrt(0.5) / refine_scale:.3f} cells, got {refine_radius!r}")
-        _check(-1 <= sim_threshold <= 1, f"sim_threshold is a cosine similarity in [-1, 1], got {sim_threshold!r}")
-        _check(fb_threshold > 0, f"fb_threshold must be > 0 (inf: no check), got {fb_threshold!r}")
-        _check(isinstance(motion_bins, int) and motion_bins >= 1,
-               f"motion_bins must be an int >= 1, got {motion_bins!r}")
-        _check(isinstance(shifts, int) and shifts >= 1, f"shifts must be an int >= 1, got {shifts!r}")
-        _check(0 <= template_update <= 1, f"template_update must be in [0, 1], got {template_update!r}")
         self.device = torch.device(device)
         if isinstance(backbone, str):
             backbone = create_backbone(backbone, device=str(self.device), **(backbone_kwargs or {}))

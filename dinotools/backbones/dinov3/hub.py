@@ -15,6 +15,7 @@ from dinotools.backbones.dinov3.model import DinoVisionTransformer
 from dinotools.backbones.dinov3.variants import get_variant, pretrain_from_filename
 from dinotools.backbones.dinov3.weights import resolve
 from dinotools.errors import WeightsError
+from dinotools.interfaces.params import Range, declare_params
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def load_dinov3(variant: str, weights="auto", *, pretrain: Optional[str] = None)
     return load_model(variant, weights, pretrain=pretrain)[0].eval()
 
 
+@declare_params("backbone dinov3", batch_size=Range(1, 4096, integer=True, optional=True, doc="images per forward "
+                "chunk (None: the whole batch); a chunk of 4096 frames fits in no GPU"))
 def create(variant: str, *, weights="auto", pretrain: Optional[str] = None, dtype=None, device=None, layers=None,
            compile: bool = False, batch_size: Optional[int] = None) -> DINOv3Backbone:
     """Build a DINOv3 backbone.
@@ -176,3 +179,4 @@ def _factory_signature() -> inspect.Signature:
 
 for _factory in (vits16, vits16plus, vitb16, vitl16, vitl16plus, vith16plus, vit7b16):
     _factory.__signature__ = _factory_signature()
+    _factory.PARAMS, _factory.PARAMS_OWNER = create.PARAMS, create.PARAMS_OWNER  # declared and checked by create

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from dinotools.errors import InputError
+from dinotools.interfaces.params import Range, declare_params
 
 from .idmap import RANK_BY, records_to_id_map
 from .loading import build_generator
@@ -21,6 +22,31 @@ def _flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
+def _share(doc: str) -> Range:
+    return Range(0, 1, doc=doc)
+
+
+@declare_params(
+    "initializer sam2",
+    min_area=Range(0, integer=True, doc="masks smaller than this (pixels) are dropped"),
+    max_objects=Range(1, 255, integer=True, doc="objects kept; the indexed PNG outputs hold ids up to 255"),
+    max_hole_area=Range(0, integer=True, doc="holes up to this area (pixels) are filled"),
+    points_per_side=Range(1, 256, integer=True, optional=True, doc="prompt grid per side (None: point_grids); "
+                          "256^2 prompts already take minutes per frame"),
+    points_per_batch=Range(1, 4096, integer=True, doc="prompts per SAM 2 forward; memory grows with it"),
+    pred_iou_thresh=_share("masks of a lower predicted IoU (in [0, 1]) are dropped; above 1 every mask is"),
+    stability_score_thresh=_share("masks less stable than this (an IoU, in [0, 1]) are dropped"),
+    stability_score_offset=Range(0, 20, lo_open=True, doc="logit offset of the stability score; beyond 20 "
+                                 "the sigmoid saturates and every mask is unstable"),
+    mask_threshold=Range(-20, 20, doc="logit threshold of a mask's pixels; beyond +-20 every pixel is in or out"),
+    box_nms_thresh=_share("box IoU above which the lower-scored mask is dropped"),
+    crop_n_layers=Range(0, 4, integer=True, doc="crop layers (each has 4x the crops of the previous: 4 is 340 "
+                        "crops per frame)"),
+    crop_nms_thresh=_share("box IoU above which a mask of another crop is dropped"),
+    crop_overlap_ratio=Range(0, 1, hi_open=True, doc="overlap of neighbouring crops, a share of the crop"),
+    crop_n_points_downscale_factor=Range(1, 16, integer=True, doc="prompt grid of layer n divided by this^n"),
+    min_mask_region_area=Range(0, integer=True, doc="SAM's post-processing: regions smaller than this removed"),
+)
 class Sam2AutomaticInitializer:
     """``MaskInitializer`` running SAM 2's ``SAM2AutomaticMaskGenerator`` ("segment everything").
 

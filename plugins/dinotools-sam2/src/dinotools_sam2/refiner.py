@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 import dinotools
 from dinotools.errors import ConfigError, InputError
+from dinotools.interfaces.params import Range, declare_params
 
 from .loading import build_predictor
 
@@ -66,6 +67,8 @@ def merge(propagated: np.ndarray, refined: List[Optional[np.ndarray]], logits: L
     return out
 
 
+@declare_params("refiner sam2", logit_scale=Range(0, 100, lo_open=True, doc="propagated probabilities to SAM 2's "
+                 "mask-prompt logits; beyond 100 the prompt is saturated, every pixel certain"))
 class Sam2Refiner:
     """``refiner(frame [H,W,3] uint8, raw [h,w,M]) -> scores [M,H,W]`` (one-hot of the merged labels).
 
