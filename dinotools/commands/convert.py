@@ -35,6 +35,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read the library did not foresee (permissions, a failing disk): one line too
+        print(f"error: {exc.filename or args.input}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"wrote {args.output} ({args.to}): {count} frames")
     return 0
 
