@@ -54,7 +54,7 @@ class BatchRecord:
             return {}
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InputError(f"{self.path} is unreadable ({exc}); it is this output folder's batch record: "
                              f"move it away or pass --overwrite") from None
         return check_json(data, BATCH_RECORD, self.path, hint="it is this output folder's batch record: move it "

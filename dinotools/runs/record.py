@@ -89,7 +89,7 @@ def read_record(output: Path):
         return None
     try:
         saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InputError(f"cannot resume in {output}: its run record {MANIFEST} is unreadable ({exc}); the outputs "
                          f"cannot be matched to their settings: pass --overwrite to start again") from None
     return check_json(saved, run_record_schema(REQUIRED), path, hint=(
