@@ -153,10 +153,12 @@ def main() -> int:
     ap.add_argument("--heavy", action="store_true", help="also the 10,000-frame run (minutes)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
+    from audit_readers import build as build_readers
     from audit_runs import build
 
     audit = Audit()
     build(audit)
+    build_readers(audit)
     root = Path(tempfile.mkdtemp(prefix="dinotools-audit-"))
     nsok = can_unshare()
     cases = [c for c in audit.cases[args.start:] if (not args.only or args.only in c.name) and (args.heavy or not c.heavy)]

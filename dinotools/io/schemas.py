@@ -8,12 +8,11 @@ on (types, required fields, ranges) and allow extra fields, so files other tools
 from __future__ import annotations
 
 import json
-from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from dinotools.errors import InputError
 
@@ -86,18 +85,19 @@ def load_json(path: Path, what: str, hint: Optional[str] = None) -> Any:
         raise InputError(f"{path}: not found (expected {what}){end}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot be read as {what} ({getattr(exc, 'strerror', None) or exc}){end}") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; [[[[... nested past the stack
-        raise InputError(f"{path}: not valid JSON ({str(exc)[:80]}); expected {what}{end}") from None
+    except RecursionError:  # json recurses per nesting level: [[[[... deeper than the stack
+        raise InputError(f"{path}: not valid JSON (nested too deep); expected {what}{end}") from None
+    except ValueError as exc:  # json.JSONDecodeError
+        raise InputError(f"{path}: not valid JSON ({exc}); expected {what}{end}") from None
 
 
 def check_json(data: Any, schema: Mapping, path, hint: Optional[str] = None) -> Any:
     """``data`` when it matches ``schema``, else ``InputError("{path}: {field}: {what is wrong}[; {hint}]")``.
 
-    The first error found (of at most 20, the most relevant by jsonschema's ``best_match``) is
-    reported: one line, whatever the size of the file.
+    The first error found is reported (in the file's order; an ``anyOf`` as a whole, with the schema's
+    ``description`` saying what is accepted): one line, whatever the size of the file.
     """
-    errors = islice(Draft202012Validator(schema).iter_errors(data), 20)
-    error = best_match(errors)
+    error = next(Draft202012Validator(schema).iter_errors(data), None)
     if error is None:
         return data
     field, problem = describe(error)
@@ -115,13 +115,13 @@ def describe(error: ValidationError) -> tuple:
         return field_path(parts + [error.instance]), "keys here must be object ids (whole numbers)"
     hint = error.schema.get("description")
     if kind == "anyOf" or (kind == "type" and hint):
-        return field_path(parts), f"must be {hint}, got {json_type(error.instance)} {short(error.instance)}"
+        return field_path(parts), f"must be {hint}, got {got(error.instance)}"
     if kind == "type":
         want = error.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
-        return field_path(parts), f"must be {_article(want)}, got {json_type(error.instance)} {short(error.instance)}"
-    if kind in ("minimum", "maximum"):
-        op = ">=" if kind == "minimum" else "<="
+        return field_path(parts), f"must be {_article(want)}, got {got(error.instance)}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
         return field_path(parts), f"must be {op} {error.validator_value}, got {short(error.instance)}"
     if kind in ("minItems", "maxItems"):
         lo, hi = error.schema.get("minItems"), error.schema.get("maxItems")
@@ -138,6 +138,11 @@ def field_path(parts) -> str:
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "(top level)"
+
+
+def got(value: Any) -> str:
+    """``value`` described for a message: its JSON type, then (unless null) the value itself."""
+    return "null" if value is None else f"{json_type(value)} {short(value)}"
 
 
 def json_type(value: Any) -> str:
