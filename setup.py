@@ -67,7 +67,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["dinotools", "dinotools.*"]),
-    install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7", "tqdm>=4.60"],
+    install_requires=["torch>=2.4", "numpy>=1.23", "pillow>=9.0", "opencv-python-headless>=4.7", "tqdm>=4.60",
+                      "jsonschema>=4.18"],  # the JSON files dinotools reads are checked against schemas
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout>=2.1",  # a hung test fails with its stack, never wedges CI
                 "import-linter>=2.1",  # the layer contracts (pyproject.toml [tool.importlinter])

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from dinotools.batch.sources import BatchInputError, Video, find_problems
+from dinotools.batch.sources import BatchInputError, Video, find_problems, unprintable
 from dinotools.errors import InputError
 
 COLUMNS = ("frames", "mask", "name")
@@ -36,6 +37,10 @@ def list_videos(path) -> List[Video]:
     videos = []
     for line, row in rows:
         where = f"{path.name} line {line}"
+        bad = next(((k, v) for k, v in row.items() if v and unprintable(v)), None)
+        if bad is not None:  # it would break the one-line-per-problem messages, or fail only at run time
+            problems.append(f"{where}: {bad[0]}: {bad[1]!r} holds {unprintable(bad[1])}")
+            continue
         if not row.get("frames") or not row.get("mask"):
             missing = " and ".join(k for k in ("frames", "mask") if not row.get(k))
             problems.append(f"{where}: no {missing} given")
@@ -61,21 +66,32 @@ def _skip(line: str) -> bool:
 
 
 def _csv_rows(text: str, label: str) -> Tuple[List[Tuple[int, Dict[str, str]]], List[str]]:
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if not _skip(line)]
+    """Rows read with the csv module's quoting rules over the whole text (a quoted cell may hold a comma or
+    a line break), each numbered by the line it starts on; a row starting on a blank or ``#`` line is skipped."""
+    raw = text.split("\n")
     dialect = csv.excel_tab if label.lower().endswith(".tsv") else csv.excel
-    rows, problems, columns = [], [], list(COLUMNS)
-    for n, (line_no, line) in enumerate(lines):
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    rows, problems, columns, first, end = [], [], list(COLUMNS), True, 0
+    while True:
+        line_no = end + 1
         try:
-            cells = [c.strip() for c in next(csv.reader([line], dialect))]
-        except csv.Error as exc:
+            cells = next(reader, None)
+        except csv.Error as exc:  # the reader cannot go on past a broken row
             problems.append(f"{label} line {line_no}: not a CSV row ({exc})")
+            break
+        end = reader.line_num
+        if cells is None:
+            break
+        if line_no <= len(raw) and _skip(raw[line_no - 1]):
             continue
-        if n == 0 and _header(cells) is not None:
-            columns = _header(cells)
+        cells = [c.strip() for c in cells]
+        if first and _header(cells) is not None:
+            first, columns = False, _header(cells)
             if "frames" not in columns or "mask" not in columns:
                 problems.append(f"{label} line {line_no}: the header must name the columns frames and mask "
                                 f"(got {', '.join(cells)})")
             continue
+        first = False
         if len(cells) > len(columns):
             problems.append(f"{label} line {line_no}: {len(cells)} columns, expected at most {len(columns)} "
                             f"({', '.join(columns)}); quote paths holding commas")
@@ -94,7 +110,8 @@ def _header(cells: List[str]) -> Optional[List[str]]:
 
 def _jsonl_rows(text: str, label: str) -> Tuple[List[Tuple[int, Dict[str, str]]], List[str]]:
     rows, problems = [], []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text.split("\n"), 1):  # not splitlines: it also breaks at U+2028 and
+        line = line.rstrip("\r")  # other separators, which a JSON string may hold
         if _skip(line):
             continue
         where = f"{label} line {line_no}"

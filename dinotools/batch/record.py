@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from dinotools.batch.record_schema import BATCH_RECORD
 from dinotools.batch.sources import Video
 from dinotools.errors import InputError
 from dinotools.io.masks import atomic_save
+from dinotools.io.schemas import check_json
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,11 @@ class BatchRecord:
             return {}
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InputError(f"{self.path} is unreadable ({exc}); it is this output folder's batch record: "
                              f"move it away or pass --overwrite") from None
-        if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
-            raise InputError(f"{self.path} is not a dinotools batch record; move it away or pass --overwrite")
-        return data
+        return check_json(data, BATCH_RECORD, self.path, hint="it is this output folder's batch record: move it "
+                                                             "away or pass --overwrite")
 
     def previous(self, name: str) -> Optional[dict]:
         """The entry an earlier run left for ``name`` (None if none)."""

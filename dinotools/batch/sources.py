@@ -1,6 +1,7 @@
 """Where a batch's videos come from: a DAVIS root or a list file; every row checked before any video runs."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
@@ -38,8 +39,19 @@ class BatchInputError(InputError):
         return shown + ([f"... and {extra} more problem(s)"] if extra else [])
 
 
+def unprintable(text: str) -> Optional[str]:
+    """What in ``text`` cannot be printed on one line (a control character such as NUL, tab or a line
+    break, or a Unicode line/paragraph separator), or None."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            return f"a control character or line break ({ascii(ch)[1:-1]})"
+    return None
+
+
 def check_name(name: str) -> Optional[str]:
     """Why ``name`` cannot be an output folder under OUTPUT (None when it can)."""
+    if unprintable(name):  # NUL fails only when the worker opens the folder; tab/newline break the messages
+        return f"output name {name!r} holds {unprintable(name)}"
     if not name or name.strip() != name:
         return f"output name {name!r} is empty or has leading/trailing spaces"
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):

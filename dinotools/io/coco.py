@@ -27,6 +27,7 @@ from dinotools.io.export_common import (
     write_json_stream,
 )
 from dinotools.io.masks import atomic_save
+from dinotools.io.schemas import COCO, check_json, load_json
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 
@@ -99,29 +100,37 @@ def read_coco(path, video: Optional[str] = None) -> LabelSequence:
 
     Frames are the video's images in ``frame_index`` order, named by their ``file_name`` stem;
     each annotation's mask is painted with its ``track_id``. ``video``: which video of the file
-    (by name; default the only one). The JSON is read whole (the masks are decoded per frame).
+    (by name; default the only one). The JSON is read and checked whole (schema, references,
+    RLE sizes) before any frame is given out; the masks are decoded per frame.
     """
     rle = require_pycocotools()
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        videos, images, anns = data.get("videos") or [{"id": None, "name": path.stem}], data["images"], \
-            data["annotations"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a COCO JSON with images and annotations ({exc})") from None
+    data = check_json(load_json(path, "a COCO video JSON"), COCO, path)
+    images, anns = data["images"], data["annotations"]
+    videos = data.get("videos") or [{"id": None, "name": path.stem}]
+    label = lambda v: str(v.get("name", v["id"]))  # noqa: E731
     if video is None and len(videos) > 1:
-        raise InputError(f"{path} holds {len(videos)} videos; choose one: {', '.join(v['name'] for v in videos)}")
+        raise InputError(f"{path}: videos: holds {len(videos)} videos; choose one with --video: "
+                         f"{', '.join(label(v) for v in videos)}")
     chosen = videos[0] if video is None else next((v for v in videos if v.get("name") == video), None)
     if chosen is None:
-        raise InputError(f"{path} has no video named {video!r}")
-    vid = chosen.get("id")
-    frames = sorted((im for im in images if vid is None or im.get("video_id") == vid),
+        raise InputError(f"{path}: videos: no video named {video!r}")
+    vid = chosen["id"]
+    if vid is not None:  # the file lists videos: an image must say which one it is a frame of
+        bad = next((i for i, im in enumerate(images) if "video_id" not in im), None)
+        if bad is not None:
+            raise InputError(f"{path}: images[{bad}].video_id: missing (the file lists videos, so each image "
+                             f"needs the id of its video)")
+    frames = sorted((im for im in images if vid is None or im["video_id"] == vid),
                     key=lambda im: (im.get("frame_index", 0), im["id"]))
+    if not frames:
+        raise InputError(f"{path}: images: no image of video {label(chosen)!r} (video_id {vid})")
+    sizes = {im["id"]: (im["height"], im["width"]) for im in images}
     by_image = {}
-    for a in anns:
-        if "track_id" not in a:
-            raise InputError(f"{path}: annotation {a.get('id')} has no track_id (the object's id)")
+    for n, a in enumerate(anns):
+        if a["image_id"] not in sizes:
+            raise InputError(f"{path}: annotations[{n}].image_id: no image has id {a['image_id']}")
+        check_rle(a["segmentation"], sizes[a["image_id"]], f"{path}: annotations[{n}].segmentation")
         by_image.setdefault(a["image_id"], []).append(a)
 
     def labels() -> Iterator[Tuple[str, np.ndarray]]:
@@ -131,14 +140,59 @@ def read_coco(path, video: Optional[str] = None) -> LabelSequence:
             out = np.zeros((h, w), dtype=np.uint8 if top <= 255 else np.uint16)
             for a in by_image.get(im["id"], []):
                 seg = dict(a["segmentation"])
-                if isinstance(seg.get("counts"), list):  # uncompressed RLE: compress it first
+                if isinstance(seg["counts"], list):  # uncompressed RLE: compress it first
                     seg = rle.frPyObjects(seg, h, w)
-                mask = rle.decode(seg).astype(bool)
-                if mask.shape != out.shape:
-                    raise InputError(f"{path}: annotation {a.get('id')} is {mask.shape[1]}x{mask.shape[0]} but its "
-                                     f"image {im['file_name']} is {w}x{h}")
-                out[mask] = a["track_id"]
+                out[rle.decode(seg).astype(bool)] = a["track_id"]
             yield Path(im["file_name"]).stem, out
 
     names = [Path(im["file_name"]).stem for im in frames]
-    return LabelSequence(chosen.get("name") or path.stem, names, labels(), dict(chosen))
+    return LabelSequence(label(chosen) if chosen.get("name") else path.stem, names, labels(), dict(chosen))
+
+
+def check_rle(seg: dict, size: Tuple[int, int], where: str) -> None:
+    """An ``InputError`` unless ``seg`` is an RLE of an image of ``size`` (H, W) whose runs cover it exactly.
+
+    pycocotools' decoder does not check the runs (too few leave pixels unset, too many write past
+    the mask), so the counts are checked here first.
+    """
+    if tuple(seg["size"]) != tuple(size):
+        raise InputError(f"{where}.size: {list(seg['size'])} but its image is {list(size)} (height, width)")
+    counts = seg["counts"]
+    if isinstance(counts, str):
+        try:
+            counts = rle_counts(counts)
+        except ValueError as exc:
+            raise InputError(f"{where}.counts: not a compressed RLE ({exc})") from None
+    total = sum(counts)
+    if total != size[0] * size[1]:
+        raise InputError(f"{where}.counts: the runs cover {total} pixels, the image has {size[0] * size[1]}")
+
+
+def rle_counts(text: str) -> list:
+    """The run lengths of a COCO compressed RLE string (the inverse of ``rleToString`` in COCO's maskApi.c).
+
+    pycocotools has no Python function for this: written out here, to check counts before decoding.
+    Each run is a variable-length integer in 6-bit digits (chars 48..111), 0x20 the continuation bit,
+    0x10 the sign bit of the last digit; runs from the third on are stored as differences to the
+    run two before.
+    """
+    runs, p = [], 0
+    while p < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(text):
+                raise ValueError("the string ends inside a run")
+            c = ord(text[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {text[p]!r} at {p} is outside '0'..'o'")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise ValueError(f"run {len(runs)} is negative")
+        runs.append(x)
+    return runs

@@ -87,7 +87,11 @@ class DavisDataset:
             if path.is_file():
                 self.imageset = path
                 names: List[str] = []
-                for line in path.read_text().split("\n"):
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise InputError(f"{path}: cannot be read as a UTF-8 list of sequences ({exc})") from None
+                for line in text.split("\n"):
                     line = line.strip()
                     # DAVIS-2016 lists frame paths ("/JPEGImages/480p/bear/00000.jpg ..."); 2017 lists names
                     name = Path(line.split()[0]).parent.name if "/" in line else line

@@ -2,6 +2,7 @@
 layout, and -> per-object tracks (objects JSON). ``python -m dinotools.convert`` is its command."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -38,38 +39,92 @@ def open_input(path: Path, fmt: str, video: Optional[str]) -> LabelSequence:
     return read_png_folder(path)
 
 
+FILE_OUTPUTS = ("coco", "objects")  # the others write a folder
+
+
+def check_output(output: Path, to: str, overwrite: bool) -> None:
+    """An ``InputError`` unless ``output`` may become a ``to`` output: absent, or replaceable with ``overwrite``
+    and of the right kind (a file for coco/objects, a folder for png/youtube-vos)."""
+    if not output.exists():
+        return
+    if not overwrite and (output.is_file() or any(output.iterdir())):
+        raise InputError(f"output {output} exists; pass --overwrite to replace it")
+    if to in FILE_OUTPUTS and output.is_dir():
+        raise InputError(f"output {output} is a folder; --to {to} writes a file: name the .json file to write")
+    if to not in FILE_OUTPUTS and not output.is_dir():
+        raise InputError(f"output {output} is a file; --to {to} writes a folder: name a folder")
+
+
 def convert(source: Path, output: Path, to: str, *, fmt: Optional[str] = None, video: Optional[str] = None,
             overwrite: bool = False) -> int:
     """Convert ``source`` (format ``fmt``, detected when None) into ``output`` as ``to``; returns the frame count.
 
-    Streams: one label map is held at a time (a COCO input is parsed whole first).
+    Streams: one label map is held at a time (a COCO input is parsed whole first). Everything is
+    written into a hidden folder beside ``output`` and moved into place at the end, so a failure
+    (a bad frame, a full disk) leaves the old output or none, never a part of the new one.
     """
     fmt = fmt or detect(source)
     if fmt == "coco" or to == "coco":
         from dinotools.io.coco import require_pycocotools
 
         require_pycocotools()
-    if output.exists() and not overwrite and (output.is_file() or any(output.iterdir())):
-        raise InputError(f"output {output} exists; pass --overwrite to replace it")
+    output = Path(output)
+    check_output(output, to, overwrite)
     seq = open_input(source, fmt, video if fmt != "png" else None)
     name = video or seq.video
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{output.name[:64]}.", suffix=".convert", dir=output.parent))
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        target = stage / "new"
+        count = write(seq, target, to, name, stage / "spool")
+        install(target, output, to, name, stage / "old")
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise InputError(f"cannot write {output}: {where}{exc.strerror or exc}; nothing was written in its "
+                         f"place") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return count
+
+
+def write(seq: LabelSequence, target: Path, to: str, name: str, spool: Path) -> int:
+    """Write ``seq`` as ``to`` at ``target`` (a file or folder that does not exist yet); the frame count."""
+    count = 0
     if to == "png":
-        output.mkdir(parents=True, exist_ok=True)
-        count = 0
+        target.mkdir()
         for frame, labels in seq.frames:
-            write_mask(output / f"{frame}.png", labels)
+            write_mask(target / f"{frame}.png", labels)
             count += 1
         return count
-    parent = output.parent if to != "youtube-vos" else output
-    parent.mkdir(parents=True, exist_ok=True)
-    spool = Path(tempfile.mkdtemp(prefix=".dinotools-convert-", dir=parent))
-    try:
-        exports = Exports([to], parent, name, seq.names, paths={to: output}, spool=spool)
-        count = 0
-        for index, (_, labels) in enumerate(seq.frames):
-            exports.add(index, labels)
-            count += 1
-        exports.finish()
-    finally:
-        shutil.rmtree(spool, ignore_errors=True)
+    spool.mkdir()
+    exports = Exports([to], target.parent, name, seq.names, paths={to: target}, spool=spool)
+    for index, (_, labels) in enumerate(seq.frames):
+        exports.add(index, labels)
+        count += 1
+    exports.finish()
     return count
+
+
+def install(target: Path, output: Path, to: str, name: str, trash: Path) -> None:
+    """Move the finished ``target`` to ``output``; what it replaces goes to ``trash`` (deleted with the stage).
+
+    youtube-vos replaces only ``Annotations/<name>/`` and ``meta.json`` under the root (other videos stay).
+    """
+    if to in FILE_OUTPUTS:
+        os.replace(target, output)  # atomic for a file
+        return
+    if to == "png":
+        pairs = [(target, output)]
+    else:
+        (output / "Annotations").mkdir(parents=True, exist_ok=True)
+        pairs = [(target / "Annotations" / name, output / "Annotations" / name)]
+    trash.mkdir()
+    for i, (new, old) in enumerate(pairs):
+        if old.exists():
+            os.rename(old, trash / str(i))
+        os.rename(new, old)
+    if to == "youtube-vos":
+        os.replace(target / "meta.json", output / "meta.json")

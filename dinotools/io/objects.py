@@ -15,9 +15,9 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from dinotools.errors import InputError
 from dinotools.io.export_common import Spool, json_list, present_ids, write_json_stream
 from dinotools.io.masks import atomic_save
+from dinotools.io.schemas import OBJECTS, check_json, load_json
 
 
 def frame_objects(labels: np.ndarray) -> Dict[int, dict]:
@@ -92,9 +92,6 @@ class ObjectsExport:
 def read_objects(path) -> dict:
     """The per-object tracks JSON written by ``--format objects`` (ids as ints)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["objects"] = {int(k): v for k, v in data["objects"].items()}
-    except (OSError, ValueError, KeyError, AttributeError) as exc:
-        raise InputError(f"{path} is not a dinotools objects JSON ({exc})") from None
+    data = check_json(load_json(path, "a dinotools objects JSON"), OBJECTS, path)
+    data["objects"] = {int(k): v for k, v in data["objects"].items()}
     return data

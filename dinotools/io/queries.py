@@ -22,14 +22,21 @@ def read_queries(path, frame_size: Optional[Tuple[int, int]] = None, num_frames:
     -> ``[N,3]`` float64 ``(t, x, y)``. With ``frame_size`` (H, W) and ``num_frames``, a query outside
     the frame or past the last frame is an error; every error names the file and line."""
     path = Path(path)
+    rows = []  # (line where the row starts, cells): a quoted cell may span lines
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets write a BOM
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            end = 0
+            for row in reader:
+                rows.append((end + 1, row))
+                end = reader.line_num
     except FileNotFoundError:
         raise InputError(f"queries file {path} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"queries file {path} cannot be read ({exc})") from None
-    lines = [(n, row) for n, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # e.g. a cell over the csv module's size limit
+        raise InputError(f"{path} line {end + 1}: not a CSV row ({exc})") from None
+    lines = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
     if not lines:
         raise InputError(f"queries file {path} is empty: expected a header 't,x,y' and one row per query")
     header_line, header = lines[0]

@@ -73,11 +73,47 @@ def read_tracks(path) -> PointTracks:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in KEYS if k not in z.files]
             if missing:
-                raise InputError(f"{path} is not a dinotools tracks file (missing {', '.join(missing)})")
+                raise InputError(f"{path}: {missing[0]}: missing (not a dinotools tracks file; it lacks "
+                                 f"{', '.join(missing)})")
             data = {k: z[k] for k in KEYS}
     except FileNotFoundError:
         raise InputError(f"tracks file {path} not found") from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise InputError(f"tracks file {path} is unreadable or corrupt ({exc})") from None
+    check_arrays(data, path)
     return PointTracks(data["tracks"], data["visible"], data["queries"], [str(s) for s in data["frame_names"]],
                        tuple(int(s) for s in data["frame_size"]), bool(data["complete"]))
+
+
+# (dtype kinds accepted, shape with N and T as names) of each array: numpy's kinds f float, b bool,
+# i/u integers, U str. Explicit checks: no schema library covers .npz arrays.
+SPEC = {"tracks": ("f", ("N", "T", 2)), "visible": ("b", ("N", "T")), "queries": ("fiu", ("N", 3)),
+        "frame_names": ("U", ("T",)), "frame_size": ("iu", (2,)), "complete": ("b", ())}
+KINDS = {"f": "float", "b": "bool", "i": "integer", "u": "integer", "U": "str"}
+
+
+def check_arrays(data: dict, path: Path) -> None:
+    """``InputError("{path}: {array}: ...")`` unless the arrays have the dtypes and consistent shapes of
+    the module docstring (N queries and T frames agreeing across arrays) and sensible values."""
+    dims = {}
+    for key, (kinds, shape) in SPEC.items():
+        arr = data[key]
+        if arr.dtype.kind not in kinds:
+            want = " or ".join(dict.fromkeys(KINDS[k] for k in kinds))
+            raise InputError(f"{path}: {key}: dtype must be {want}, got {arr.dtype}")
+        want = "[" + ",".join(map(str, shape)) + "]"
+        if arr.ndim != len(shape):
+            raise InputError(f"{path}: {key}: shape must be {want}, got {list(arr.shape)}")
+        for dim, size in zip(shape, arr.shape):
+            expected = dims.setdefault(dim, size) if isinstance(dim, str) else dim
+            if size != expected:
+                raise InputError(f"{path}: {key}: shape must be {want} with {_dims(dims)}, got {list(arr.shape)}")
+    if (data["frame_size"] < 1).any():
+        raise InputError(f"{path}: frame_size: must be (H, W) >= 1, got {data['frame_size'].tolist()}")
+    t = data["queries"][:, 0] if len(data["queries"]) else data["queries"][:0, 0]
+    if not np.isfinite(data["queries"]).all() or (t < 0).any() or (t != np.round(t)).any():
+        raise InputError(f"{path}: queries: each row must be (t, x, y) finite, t a frame index >= 0")
+
+
+def _dims(dims: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in dims.items() if isinstance(k, str))

@@ -21,6 +21,7 @@ from dinotools.io.export_common import (
 )
 from dinotools.io.frames import natural_key
 from dinotools.io.masks import atomic_save, read_mask, write_mask
+from dinotools.io.schemas import YTVOS_META, check_json, load_json
 
 
 class YouTubeVosExport:
@@ -80,10 +81,8 @@ def read_youtube_vos(root, video: Optional[str] = None) -> LabelSequence:
         raise InputError(f"{root}/Annotations has no video {video!r} (found: {', '.join(videos) or 'none'})")
     meta = {}
     if (root / "meta.json").is_file():
-        try:
-            meta = json.loads((root / "meta.json").read_text()).get("videos", {}).get(video, {})
-        except ValueError as exc:
-            raise InputError(f"{root / 'meta.json'} is not valid JSON ({exc})") from None
+        path = root / "meta.json"
+        meta = check_json(load_json(path, "a YouTube-VOS meta.json"), YTVOS_META, path)["videos"].get(video, {})
     files = sorted((root / "Annotations" / video).glob("*.png"), key=lambda p: natural_key(p.name))
 
     def labels() -> Iterator[Tuple[str, np.ndarray]]:

@@ -31,6 +31,8 @@ import numpy as np
 
 from dinotools.errors import InputError
 from dinotools.io.masks import atomic_save, check_mask, fit_mask, object_ids, read_mask
+from dinotools.io.schemas import check_json
+from dinotools.runs.record_schema import run_record_schema
 from dinotools.trackers.state import ContextFrame
 
 log = logging.getLogger(__name__)
@@ -87,14 +89,12 @@ def read_record(output: Path):
         return None
     try:
         saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InputError(f"cannot resume in {output}: its run record {MANIFEST} is unreadable ({exc}); the outputs "
                          f"cannot be matched to their settings: pass --overwrite to start again") from None
-    missing = [k for k in REQUIRED if k not in saved] if isinstance(saved, dict) else list(REQUIRED)
-    if missing:
-        raise InputError(f"cannot resume in {output}: its run record {MANIFEST} is damaged (no {missing[0]!r}); the "
-                         f"outputs cannot be matched to their settings: pass --overwrite to start again")
-    return saved
+    return check_json(saved, run_record_schema(REQUIRED), path, hint=(
+        f"cannot resume in {output}: its run record is damaged, so the outputs cannot be matched to their "
+        f"settings: pass --overwrite to start again"))
 
 
 def finish(output: Path) -> None:
