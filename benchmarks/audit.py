@@ -155,6 +155,7 @@ def main() -> int:
     args = ap.parse_args()
     from audit_batch_safety import build as build_batch_safety
     from audit_params import build as build_params
+    from audit_points import build as build_points
     from audit_readers import build as build_readers
     from audit_runs import build
 
@@ -165,6 +166,7 @@ def main() -> int:
     build_phases(audit)  # issue 20: inputs in the output folder, --overwrite, a kill at every phase
     build_batch_safety(audit)  # issue 20: batch output among the inputs, kills, subsets, stale writers
     build_params(audit)
+    build_points(audit)  # points: kill then --resume, full disk
     build_readers(audit)
     root = Path(tempfile.mkdtemp(prefix="dinotools-audit-"))
     nsok = can_unshare()

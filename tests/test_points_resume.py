@@ -182,3 +182,18 @@ def test_report_and_max_frames(clip, capsys):
     assert len(read_tracks(tmp / "t.npz").frame_names) == 7
     assert main([*argv[:-len(FAST)], "--report", str(tmp / "r.txt"), "--overwrite", *FAST]) == 2
     assert capsys.readouterr().err.startswith("error: report ")
+
+
+def test_a_temp_file_of_a_killed_write_is_removed(clip, capsys):
+    """A writer killed between its temp file and the rename (SIGKILL) left ``.t.npz.<pid>.<id>.tmp``
+    beside the tracks for good; the next run (here --resume) removes it."""
+    frames, csv, tmp = clip
+    out = tmp / "t.npz"
+    argv = ["--frames", str(frames), "--queries", str(csv), *FAST, "--output", str(out)]
+    env = dict(os.environ, DINOTOOLS_TEST_KILL_AT="save:t.npz")
+    killed = subprocess.run([sys.executable, "-m", "dinotools.points", *argv], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert list(tmp.glob(".t.npz.*.tmp"))  # what the kill left
+    assert main([*argv, "--resume"]) == 0
+    assert not list(tmp.glob(".t.npz.*")) and read_tracks(out).complete

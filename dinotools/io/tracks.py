@@ -21,6 +21,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from dinotools._env import kill_point
 from dinotools.errors import InputError
 
 KEYS = ("tracks", "visible", "queries", "frame_names", "frame_size", "complete")
@@ -60,6 +61,7 @@ def write_tracks(path, tracks: PointTracks) -> None:
                 queries=tracks.queries.astype(np.float64), frame_names=np.asarray(tracks.frame_names, dtype=str),
                 frame_size=np.asarray(tracks.frame_size, dtype=np.int64), complete=np.bool_(tracks.complete),
             )
+        kill_point(f"save:{path.name}")  # tests only: a kill while this file is written
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

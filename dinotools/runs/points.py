@@ -87,6 +87,8 @@ def run_points_video(settings: PointSettings, frames, queries: Optional[Path], o
     else:
         earlier = None
         rec.finish(output)  # an earlier record (--overwrite) or one of a run that saved nothing
+    for stale in output.parent.glob(f".{output.name}.*.tmp"):  # a writer killed mid-write (io.tracks' temp names)
+        stale.unlink(missing_ok=True)
     rec.write_record(output, record)
     try:
         tracks, report = _track(tracker, source, points, size, settings, output, state, earlier, progress, notes,
