@@ -115,3 +115,19 @@ def test_a_stopped_video_is_resumed_by_the_rerun(davis, tmp_path):
     assert result.summary["skipped"] == 1 and result.summary["resumed"] == 1, result.summary
     assert result.videos[SEQS[1]]["resumed_from"] == 2
     assert_same(out, refs)
+
+
+def test_a_rerun_with_other_settings_never_takes_the_old_tracks(davis, tmp_path, capsys):
+    """Issue 20 item 4 for --points: finished tracks are skipped only when the rerun's settings match;
+    with other settings the rerun is refused up front (it used to report them done), --overwrite replaces."""
+    out = tmp_path / "out"
+    argv = ["--davis", str(davis), "--output", str(out), "--points", "--grid", "3", "--no-progress", *POINTS]
+    assert main(argv) == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.npz")}
+    capsys.readouterr()
+    assert main([*argv, "--radius", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other settings" in err and "--overwrite" in err, err
+    assert {p.name: p.read_bytes() for p in out.glob("*.npz")} == before
+    assert main([*argv, "--radius", "3", "--overwrite"]) == 0
+    assert f"{len(SEQS)} done" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List
 
 from dinotools.batch.sources import BatchInputError, Video
-from dinotools.batch.worker import Task
+from dinotools.errors import InputError
 from dinotools.runs.point_settings import PointSettings
 
 
@@ -37,19 +37,22 @@ def check_queries(settings: PointSettings, videos: List[Video]) -> None:
         raise BatchInputError(missing)
 
 
-def plan_points(videos: List[Video], output: Path, record, overwrite: bool, fence=None):
-    """(tasks, skipped names), as ``run._plan`` for masks: a video recorded done whose tracks are there and
-    complete (no run record beside them) is skipped; any other runs, resuming a stopped run's tracks."""
+def locate_tracks(output: Path, name: str):
+    """``(tracks file, whether it is there, whether a stopped run's record lies beside it)`` (see ``run._plan``)."""
     from dinotools.runs.point_record import record_path
 
-    tasks, skipped = [], []
+    out = tracks_path(output, name)
+    return out, out.is_file(), record_path(out).exists()
+
+
+def check_finished_tracks(videos: List[Video], output: Path, record) -> None:
+    """Before anything changes: refuse a video whose finished tracks were made with other settings, which a
+    resume would take as done (``BatchRecord.check_outputs`` does this for mask folders)."""
+    if record.overwrite:
+        return
     for v in videos:
-        out, prev = tracks_path(output, v.name), record.previous(v.name) or {}
-        finished = (prev.get("status") in ("done", "skipped") and prev.get("settings") == record.key
-                    and out.is_file() and not record_path(out).exists())  # skipped only with the same settings
-        if finished and not overwrite:
-            record.update(v.name, status="skipped")
-            skipped.append(v.name)
-        else:
-            tasks.append(Task(v, out, resume=not overwrite, overwrite=overwrite, fence=fence))
-    return tasks, skipped
+        prev, out = record.previous(v.name), tracks_path(output, v.name)
+        if prev is not None and out.is_file() and prev.get("settings") != record.key:
+            raise InputError(f"{record.path}: video {v.name} was tracked with other settings "
+                             f"({record._changes(prev.get('settings'))}); its tracks are not this run's: rerun with "
+                             f"--overwrite to replace them")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from dinotools.batch.points import check_queries, is_points, plan_points
+from dinotools.batch.points import check_finished_tracks, check_queries, is_points, locate_tracks
 from dinotools.batch.progress import BatchBars
 from dinotools.batch.record import RECORD, BatchRecord
 from dinotools.batch.safety import GENERATION, BatchLock, Fence, check_apart
@@ -138,9 +138,12 @@ def _run_locked(settings, videos: List[Video], output: Path, runner, overwrite: 
                 tracker_factory) -> BatchResult:
     record = BatchRecord(output, recorded_settings(settings, tracker_factory), overwrite=overwrite)
     record.check_outputs(videos, output)
+    if is_points(settings):
+        check_finished_tracks(videos, output, record)
     fence = Fence.take_over(output)  # from here on, a dead batch's workers stop before their next write
     record.start(videos, runner.describe(), fence.generation)
-    tasks, skipped = (plan_points if is_points(settings) else _plan)(videos, output, record, overwrite, fence)
+    tasks, skipped = _plan(videos, output, record, overwrite, fence,
+                           locate_tracks if is_points(settings) else _locate_folder)
     bars = BatchBars(len(videos), len(skipped),
                      {t.video.name: _count_frames(t.video.frames, settings.max_frames) for t in tasks},
                      enabled=progress)
@@ -159,15 +162,22 @@ def _run_locked(settings, videos: List[Video], output: Path, runner, overwrite: 
     return BatchResult(output, record.entries(), summary)
 
 
-def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: bool, fence: Fence):
-    """(tasks, skipped names): a video finished by an earlier run (recorded done, its folder there and
-    without an unfinished-run record) is skipped; any other runs, resuming what it has written."""
+def _locate_folder(output: Path, name: str):
+    """``(the video's PNG folder, whether it is there, whether an unfinished-run record lies in it)``."""
     from dinotools.runs.record import MANIFEST
 
+    out = output / name
+    return out, out.is_dir(), (out / MANIFEST).exists()
+
+
+def _plan(videos: List[Video], output: Path, record: BatchRecord, overwrite: bool, fence: Fence, locate):
+    """(tasks, skipped names): a video finished by an earlier run (recorded done, its outputs there and
+    without an unfinished-run record; ``locate(output, name)`` says where and which) is skipped; any other
+    runs, resuming what it has written."""
     tasks, skipped = [], []
     for v in videos:
-        out, prev = output / v.name, record.previous(v.name) or {}
-        finished = prev.get("status") in ("done", "skipped") and out.is_dir() and not (out / MANIFEST).exists()
+        (out, there, unfinished), prev = locate(output, v.name), record.previous(v.name) or {}
+        finished = prev.get("status") in ("done", "skipped") and there and not unfinished
         if finished and not overwrite:
             record.update(v.name, status="skipped")
             skipped.append(v.name)
