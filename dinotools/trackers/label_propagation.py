@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from dinotools.errors import ConfigError, InputError
+from dinotools.interfaces.params import Range, declare_params
 from dinotools.io.masks import object_ids
 from dinotools.ops.dense import SHAPES
 from dinotools.ops.devices import resolve_device
 from dinotools.ops.preprocess import preprocess as default_preprocess
-from dinotools.interfaces.params import Range, declare_params
 from dinotools.refiners.base import check_scores, first_argmax
 from dinotools.registry import create_backbone, create_propagator, create_refiner
+from dinotools.trackers.ids import channel_lut, label_dtype
 from dinotools.trackers.state import ContextFrame, FrameResult, TrackState
 
 log = logging.getLogger(__name__)
@@ -195,10 +196,10 @@ class LabelPropagationTracker:
         state.add_ids(list(object_ids(mask)))
         probs = self.mask_probs(state, mask)  # [h,w,M]
         state.anchors.append(ContextFrame(features, probs))
-        labels = mask.astype(_label_dtype(state.ids))
+        labels = mask.astype(label_dtype(state.ids))
         full = None
         if return_probs:  # the notebook's frame-0 probabilities: one-hot at mask resolution
-            lut = _channel_lut(state.ids, int(mask.max()))
+            lut = channel_lut(state.ids, int(mask.max()))
             full = F.one_hot(torch.from_numpy(lut[mask]), state.num_channels).permute(2, 0, 1).float()
         return FrameResult(index, labels, tuple(state.ids), full, probs if return_probs else None)
 
@@ -209,7 +210,7 @@ class LabelPropagationTracker:
 
     def _downsample(self, state: TrackState, mask: np.ndarray) -> torch.Tensor:
         """``[H,W]`` ids -> ``[h,w]`` long channel indices at the patch grid."""
-        lut = _channel_lut(state.ids, int(mask.max()))
+        lut = channel_lut(state.ids, int(mask.max()))
         ch = torch.from_numpy(lut[mask]).float()[None, None]  # [1,1,H,W]
         return F.interpolate(ch, size=state.grid, mode=self.mask_downsample)[0, 0].long().to(self.device)
 
@@ -234,7 +235,7 @@ class LabelPropagationTracker:
             channel = first_argmax(probs).cpu().numpy()
         else:
             probs, channel = None, fast(frame, raw).cpu().numpy()
-        lut = np.array([0, *ids], dtype=_label_dtype(ids))
+        lut = np.array([0, *ids], dtype=label_dtype(ids))
         return probs, lut[channel]
 
     def apply_mask(self, state: TrackState, raw: torch.Tensor, labels: np.ndarray, mask: np.ndarray):
@@ -249,7 +250,7 @@ class LabelPropagationTracker:
         raw[..., 0] += raw[..., cols].sum(-1) * ~inside
         raw[..., cols] = 0
         raw[inside] = F.one_hot(channels[inside], state.num_channels).float()
-        labels = labels.astype(_label_dtype(state.ids))
+        labels = labels.astype(label_dtype(state.ids))
         labels[np.isin(labels, given)] = 0
         labels[mask != 0] = mask[mask != 0]
         return raw, labels
@@ -294,16 +295,3 @@ def feature_dtype(backbone, device: torch.device) -> torch.dtype:
     (the exact, notebook-identical default; CPU propagation kernels are fp32)."""
     dtype = getattr(backbone, "dtype", torch.float32)
     return dtype if device.type == "cuda" and dtype in (torch.bfloat16, torch.float16) else torch.float32
-
-
-def _label_dtype(ids) -> type:
-    top = max(ids, default=0)
-    return np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.int64
-
-
-def _channel_lut(ids, max_value: int) -> np.ndarray:
-    """Lookup table id -> channel (0 for background and for ids not tracked)."""
-    lut = np.zeros(max(max_value, max(ids, default=0)) + 1, dtype=np.int64)
-    for c, i in enumerate(ids, start=1):
-        lut[i] = c
-    return lut

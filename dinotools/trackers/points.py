@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from dinotools.errors import ConfigError, InputError
+from dinotools.interfaces.params import Range, declare_params
 from dinotools.ops.local_match import MatchConfig, local_match, sample_features
 from dinotools.ops.preprocess import preprocess as default_preprocess
-from dinotools.interfaces.params import Range, declare_params
 from dinotools.registry import create_backbone
 from dinotools.trackers.point_state import PointResult, PointState
 from dinotools.trackers.scene_motion import scene_motion
