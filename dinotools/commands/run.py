@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--output", type=path_arg, help="output folder: one indexed PNG per frame, named like the frame")
     io.add_argument("--overlay", type=path_arg, help="also write an overlay video (.mp4, .avi, .mkv, .mov) here")
     io.add_argument("--overwrite", action="store_true",
-                    help="write into a non-empty output folder (an earlier run's PNGs there are removed first)")
+                    help="write into a non-empty output folder: what an earlier dinotools run wrote there (label "
+                         "PNGs, exports, probabilities) is removed first; files it did not write are refused, "
+                         "never deleted")
     io.add_argument("--resume", action="store_true",
                     help="continue an interrupted run in --output from its first missing frame (same settings)")
     io.add_argument("--save-probs", nargs="?", const=True, default=None, metavar="DIR",
