@@ -278,10 +278,18 @@ LaunchPlan plan_topk_propagate(FeatureType type, int d, size_t smem_limit) {
 
 size_t min_smem_topk_propagate(FeatureType type) { return smem_for(type, 1, false, 2); }
 
-int launch_topk_propagate(const PropagateArgs& a, const LaunchPlan& plan, void* stream) {
+size_t smem_topk_propagate(FeatureType type, int d, bool resident, int stages) {
+  return smem_for(type, d, resident, stages);
+}
+
+bool vector_loads_topk_propagate(const PropagateArgs& a) {
   const size_t elt = a.type == FeatureType::kFloat32 ? 4 : 2;
-  const bool aligned = reinterpret_cast<uintptr_t>(a.current) % 16 == 0 &&
-                       reinterpret_cast<uintptr_t>(a.context) % 16 == 0 && (a.d * elt) % 16 == 0;
+  return reinterpret_cast<uintptr_t>(a.current) % 16 == 0 && reinterpret_cast<uintptr_t>(a.context) % 16 == 0 &&
+         (a.d * elt) % 16 == 0;
+}
+
+int launch_topk_propagate(const PropagateArgs& a, const LaunchPlan& plan, void* stream) {
+  const bool aligned = vector_loads_topk_propagate(a);
   const Params p{a.current, a.context, a.probs, a.out, a.t, a.h, a.w, a.d, a.m, a.k,
                  Geometry{a.ry, a.rx, a.r, a.circle}, a.temperature, plan.resident, aligned, plan.stages};
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
