@@ -12,6 +12,13 @@
 
 #include <cstdint>
 
+// cp.async and bf16 mma.sync exist from sm_80: an older arch in the build's list (e.g.
+// TORCH_CUDA_ARCH_LIST="7.5;8.0") stops here with this message instead of a ptxas error. setup.py
+// refuses such a list before compiling; this is the backstop for any other build (.ci/kernel_checks.sh).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "dinotools: the topk_propagate CUDA kernel needs compute capability 8.0 or newer (cp.async, bf16 mma.sync); build for 8.0, 8.6, 8.7, 8.9, 9.0 or later, e.g. TORCH_CUDA_ARCH_LIST=\"8.0;9.0\", or set DINOTOOLS_NO_CUDA=1"
+#endif
+
 #include "tp_epilogue.cuh"
 
 namespace dinotools {
