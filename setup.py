@@ -31,8 +31,11 @@ def refuse_old_cuda_archs(torch):
     listed = os.environ.get("TORCH_CUDA_ARCH_LIST", "").replace(",", ";").replace(" ", ";")
     archs = [a for a in listed.split(";") if a]
     if not archs and torch.cuda.is_available():
-        archs = ["%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())]
-    old = [a for a in archs if a.startswith(OLD_ARCH_NAMES) or (a[:1].isdigit() and float(a.split("+")[0].rstrip("af")) < 8.0)]
+        caps = (torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count()))
+        archs = [f"{major}.{minor}" for major, minor in caps]
+    # "8.6+PTX", "9.0a", "10.0f": the number before any suffix
+    old = [a for a in archs
+           if a.startswith(OLD_ARCH_NAMES) or (a[:1].isdigit() and float(a.split("+")[0].rstrip("af")) < 8.0)]
     if old:
         raise SystemExit(
             f"dinotools: the CUDA kernel needs compute capability 8.0 or newer (cp.async, bf16 mma.sync); "
