@@ -248,12 +248,13 @@ TIED = [(plan, dtype, d, topk) for plan in ("streamed3", "streamed2") for dtype,
 @pytest.mark.parametrize("index,plan,dtype,d,topk", [(i, *c) for i, c in enumerate(TIED)],
                          ids=[f"cuda-emu-{c[0]}-{str(c[1])[6:]}-k{c[3]}" for c in TIED])
 def test_all_tied_window_on_streamed_plans(emu_turn, index, plan, dtype, d, topk):
-    # Every score equal (D/16): the buffers overflow with ties (k=1: ~28 per lane, tie rescan) or k > 8
-    # takes the radix select; streamed plans reload the query tile inside those rescans, over 2-3 chunks.
+    # Every score equal (D/16): the buffers overflow with ties (k=1: 9 window rows x 3 frames over 4
+    # segment warps, ~2 columns per lane each: ~13 > 8 per buffer; tie rescan) or k > 8 takes the radix
+    # select; streamed plans reload the query tile inside those rescans, over 2-3 channel chunks.
     torch.ops.dinotools_emu.set_knob("topk_plan", PLANS.index(plan))
-    h, w, t = 6, 10, 2
+    h, w, t = 9, 12, 3
     cur, ctx, p = torch.ones(h, w, d) / 4, torch.ones(t, h, w, d) / 4, probs(t, h, w, 3)
-    kw = dict(size=3, shape="circle", topk=topk, temperature=0.2)
+    kw = dict(size=4, shape="circle", topk=topk, temperature=0.2)
     out = emu_turn.propagate(cur.to(dtype), ctx.to(dtype), p, **kw)
     assert torch.ops.dinotools_emu.last_note().startswith(plan)
     torch.testing.assert_close(out.double(), reference(cur, ctx, p, **kw), atol=1e-5, rtol=0)
