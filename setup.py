@@ -20,6 +20,30 @@ def flag(name):
     return os.environ.get(name, "0").lower() in ("1", "true", "yes", "on")
 
 
+# The CUDA kernel needs sm_80+ (cp.async, bf16 mma.sync); torch's names for older generations.
+OLD_ARCH_NAMES = ("Kepler", "Maxwell", "Pascal", "Volta", "Turing")
+
+
+def refuse_old_cuda_archs(torch):
+    """Stop the build, naming the supported archs, when it would compile for compute capability < 8.0
+    (TORCH_CUDA_ARCH_LIST, or the visible GPUs torch builds for without it): nvcc would fail later with
+    a ptxas error about cp.async (csrc/cuda/topk_propagate_kernel.cu has an #error as a backstop)."""
+    listed = os.environ.get("TORCH_CUDA_ARCH_LIST", "").replace(",", ";").replace(" ", ";")
+    archs = [a for a in listed.split(";") if a]
+    if not archs and torch.cuda.is_available():
+        caps = (torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count()))
+        archs = [f"{major}.{minor}" for major, minor in caps]
+    # "8.6+PTX", "9.0a", "10.0f": the number before any suffix
+    old = [a for a in archs
+           if a.startswith(OLD_ARCH_NAMES) or (a[:1].isdigit() and float(a.split("+")[0].rstrip("af")) < 8.0)]
+    if old:
+        raise SystemExit(
+            f"dinotools: the CUDA kernel needs compute capability 8.0 or newer (cp.async, bf16 mma.sync); "
+            f"this build's archs include {', '.join(old)} (TORCH_CUDA_ARCH_LIST={listed or 'unset: the visible GPUs'}). "
+            f"Build for 8.0, 8.6, 8.7, 8.9, 9.0 or later, e.g. TORCH_CUDA_ARCH_LIST=\"8.0;9.0\", or set "
+            f"DINOTOOLS_NO_CUDA=1 to build the CPU operator only.")
+
+
 def extensions():
     if flag("DINOTOOLS_NO_EXT"):
         print("dinotools: DINOTOOLS_NO_EXT=1, building no compiled operator")
@@ -38,13 +62,17 @@ def extensions():
     cxx += openmp
     macros = []
     if use_cuda:
+        refuse_old_cuda_archs(torch)
         sources += sorted(glob.glob("csrc/cuda/*.cu") + glob.glob("csrc/cuda/*.cpp"))
         macros.append(("DINOTOOLS_WITH_CUDA", None))
     ext_cls = CUDAExtension if use_cuda else CppExtension
     extra = {"cxx": cxx}
     if use_cuda:
-        # One flag set for this build and .ci/kernel_checks.sh; no --use_fast_math: the kernel's window
-        # test (sqrtf) and softmax (expf) must round as the CPU kernel's do.
+        # One flag set for this build and .ci/kernel_checks.sh. No --use_fast_math: it would turn sqrtf
+        # into an approximation, and the window test must decide border cells as csrc/window.h does on
+        # the CPU. It does not make the softmax round like the CPU kernel's: device expf is within 2 ulp
+        # (CUDA programming guide), and bf16/fp16 tensor-core sums round differently too, so GPU vs CPU
+        # results agree to a tolerance (benchmarks/gpu_check.py), not bit for bit.
         with open(os.path.join(HERE, "csrc", "cuda", "nvcc_flags.txt")) as f:
             nvcc = f.read().split()
         extra["nvcc"] = ["-O0", "-g"] if debug else nvcc

@@ -31,6 +31,26 @@ for name, why in skipped:
     print(f"cuda-emu: skipped (not allowed here): {name}: {why}")
 sys.exit(1 if skipped else 0)
 PYEOF
+# Issue 23: which launch plans ran on which device model and dtype (tests/test_cuda_kernel.py ids).
+"$PY" - "$report" <<'PYEOF'
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+ran = {}
+for case in ET.parse(sys.argv[1]).iter("testcase"):
+    if case.find("failure") is not None or case.find("error") is not None or case.find("skipped") is not None:
+        continue
+    m = re.search(r"cuda-emu-(sm_\d+)-(\w+?)-D(\d+)-(\w+?\d)", case.get("name", ""))  # picked by the device
+    f = re.search(r"cuda-emu-(\w+?\d)-(sm_\d+)-([a-z0-9]+)(-refused)?\]", case.get("name", ""))  # forced
+    if m:
+        ran.setdefault((m[4], m[1], m[2]), set()).add("D" + m[3])
+    elif f:
+        ran.setdefault((f[1], f[2], f[3]), set()).add("forced" if not f[4] else "forced:refused(too-big)")
+print("cuda-emu launch plans passed (plan, device, dtype: picked at D / forced):")
+for (plan, dev, dtype), how in sorted(ran.items()):
+    print(f"  {plan:<10} {dev}  {dtype:<9} {' '.join(sorted(how, key=lambda x: (len(x), x)))}")
+PYEOF
 echo "== cuda-emu: tests passed in $((SECONDS - tests_start)) s"
 
 if [[ "${1:-}" == "--mutations" ]]; then

@@ -38,10 +38,32 @@ cuda_tree() {
   echo "copied $(find "$CU_SRC" -type f | wc -l) files to $CU_SRC"
 }
 
+cuda_arch_guard() {
+  # Issue 23: an arch list below 8.0 must stop setup.py with the message naming the supported archs
+  # ("this build's archs include ..."), before anything compiles; the .cu's #error (checked by
+  # .ci/kernel_checks.sh) would be the backstop. CI's log shows the message.
+  local log
+  if log="$(cd "$CU_SRC" && TORCH_CUDA_ARCH_LIST="7.5;8.0" python setup.py build_ext --inplace 2>&1)"; then
+    echo "cuda_arch_guard: TORCH_CUDA_ARCH_LIST=\"7.5;8.0\" built instead of stopping" >&2
+    return 1
+  fi
+  if ! grep -q "this build's archs include 7.5" <<<"$log"; then
+    echo "$log" | tail -n 20 >&2
+    echo "cuda_arch_guard: the 7.5 build failed without setup.py's message (above)" >&2
+    return 1
+  fi
+  if compgen -G "$CU_SRC/dinotools/_C*.so" >/dev/null || [[ -d "$CU_SRC/build" ]]; then
+    echo "cuda_arch_guard: the refused build left outputs in $CU_SRC" >&2
+    return 1
+  fi
+  echo "arch guard: TORCH_CUDA_ARCH_LIST=\"7.5;8.0\" stops the build: $(grep -o "dinotools: the CUDA kernel.*" <<<"$log")"
+}
+
 cuda_build() {
   # shellcheck source=.ci/cuda_build_env.sh
   source .ci/cuda_build_env.sh
   dt_cuda_build_env
+  cuda_arch_guard  # first: a few seconds, in the fresh copy, before the real build
   # The dev extra holds every test dependency, so packages added there reach both environments.
   (cd "$CU_SRC" && pip install -q --no-build-isolation -e ".[dev]")
   (cd "$CU_SRC" && pip install -q --no-build-isolation --no-deps ./plugins/*)

@@ -2,6 +2,7 @@
 # Kernel checks run by .ci/run after the package is installed:
 #  1. compile the CUDA kernel file with plain nvcc for sm_80 and sm_90 (when nvcc exists) and print
 #     ptxas register / shared-memory figures; the .cu includes only CUDA headers, so no CUDA torch needed;
+#     for sm_75 it must stop with the kernel's "needs compute capability 8.0" #error;
 #  2. run the whole asv suite once (every benchmarks/bench_*.py module asv discovers); any failed
 #     benchmark fails this script.
 set -euo pipefail
@@ -23,6 +24,21 @@ if [[ -n "$NVCC" ]]; then
         | grep -E "error|warning|Compiling entry|Used"
     done
   done
+  # Issue 23: an arch below 8.0 (no cp.async, no bf16 mma) must stop at the kernel's #error naming the
+  # supported archs, not at a ptxas error (setup.py refuses such an arch list even earlier).
+  echo "== nvcc csrc/cuda/topk_propagate_kernel.cu sm_75 (must stop with the kernel's message)"
+  # shellcheck disable=SC2046
+  if out="$("$NVCC" $(cat csrc/cuda/nvcc_flags.txt) -arch=sm_75 -Icsrc -c csrc/cuda/topk_propagate_kernel.cu \
+      -o "$tmp/k_75.o" 2>&1)"; then
+    echo "kernel_checks: the kernel compiled for sm_75" >&2
+    exit 1
+  fi
+  if ! grep -q "needs compute capability 8.0 or newer" <<<"$out"; then
+    echo "$out" | head -n 20 >&2
+    echo "kernel_checks: sm_75 failed without the kernel's message (above)" >&2
+    exit 1
+  fi
+  grep -m1 -o "error: #error.*" <<<"$out"
 else
   echo "== nvcc not found: CUDA kernel compile check skipped"
 fi

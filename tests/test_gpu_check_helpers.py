@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dinotools import _ext
 from dinotools.ops.dense import make_neighborhood_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -39,3 +40,18 @@ def test_video_like_inputs_are_normalised_probabilities_and_deterministic():
     torch.testing.assert_close(torch.linalg.vector_norm(ctx, dim=-1), torch.ones(3, 6, 10))
     torch.testing.assert_close(probs.sum(-1), torch.ones(3, 6, 10))
     assert torch.equal(gm.video_like(6, 10, 3, 16, 4, seed=3)[1], ctx)
+
+
+@pytest.mark.skipif(not _ext.HAS_EXT, reason=f"dinotools._C not built: {_ext.LOAD_ERROR}")
+def test_all_ties_case_passes_on_the_cpu_operator_and_fails_on_a_wrong_one(monkeypatch):
+    import gpu_check
+
+    cpu = torch.device("cpu")
+    result = gpu_check.all_ties(cpu, gpu_check.PROFILES["quick"])
+    assert result["pass"] and set(result["cases"]) == {"bfloat16 k=1", "bfloat16 k=5", "float32 k=1", "float32 k=5"}
+    # An operator that keeps one candidate (the query's own cell in frame 0) instead of every tie.
+    monkeypatch.setattr(gpu_check, "fused", lambda cur, ctx, probs, **kw: probs[0])
+    assert not gpu_check.all_ties(cpu, gpu_check.PROFILES["quick"])["pass"]
+    # Non-finite output fails even where the numbers would be close.
+    monkeypatch.setattr(gpu_check, "fused", lambda cur, ctx, probs, **kw: torch.full_like(probs[0], float("nan")))
+    assert not gpu_check.all_ties(cpu, gpu_check.PROFILES["quick"])["pass"]

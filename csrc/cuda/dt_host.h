@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 #if defined(DINOTOOLS_CUDA_EMU)
 
 #include "../emu/cuda_api.h"
@@ -21,6 +23,9 @@ struct DeviceGuard {  // one emulated device: nothing to switch
 };
 inline bool on_device(const at::Tensor& t) { return t.is_cpu(); }
 inline void* current_stream() { return nullptr; }  // the emulator runs launches synchronously
+// Test hooks (tests/test_cuda_kernel.py): a setting the test chose (-1: none), a line it reads back.
+inline int test_knob(const char* name) { return dt_emu::knob(name); }
+inline void test_note(const std::string& text) { dt_emu::note(text.c_str()); }
 
 }  // namespace host
 }  // namespace dinotools
@@ -40,6 +45,8 @@ namespace host {
 using DeviceGuard = c10::cuda::CUDAGuard;
 inline bool on_device(const at::Tensor& t) { return t.is_cuda(); }
 inline void* current_stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+inline int test_knob(const char*) { return -1; }  // the emulator's test hooks do nothing here
+inline void test_note(const std::string&) {}
 
 }  // namespace host
 }  // namespace dinotools

@@ -47,7 +47,14 @@ at::Tensor topk_propagate_cuda(const at::Tensor& current, const at::Tensor& cont
 
   const int optin = host::max_shared_memory_optin(cur);
   const size_t limit = static_cast<size_t>(std::max<int>(optin, kStaticSmem)) - kStaticSmem;
-  const cuda::LaunchPlan plan = cuda::plan_topk_propagate(type, static_cast<int>(d), limit);
+  cuda::LaunchPlan plan = cuda::plan_topk_propagate(type, static_cast<int>(d), limit);
+  // Emulated tests force each plan (0..3: resident 3 stages, resident 2, streamed 3, streamed 2) at
+  // any D; the launch still has to fit the emulated device's limits.
+  const int forced = host::test_knob("topk_plan");
+  if (forced >= 0 && forced < 4) {
+    plan.resident = forced < 2, plan.stages = forced % 2 == 0 ? 3 : 2;
+    plan.smem_bytes = cuda::smem_topk_propagate(type, static_cast<int>(d), plan.resident, plan.stages);
+  }
   TORCH_CHECK(plan.smem_bytes > 0, "topk_propagate (CUDA): this GPU allows ", optin,
               " bytes of shared memory per block, the kernel needs at least ",
               cuda::min_smem_topk_propagate(type) + kStaticSmem);
@@ -56,6 +63,9 @@ at::Tensor topk_propagate_cuda(const at::Tensor& current, const at::Tensor& cont
                                  static_cast<int>(m), static_cast<int>(std::min<int64_t>(topk, kMax)),
                                  win.ry, win.rx, static_cast<float>(size), circle,
                                  static_cast<float>(temperature), type};
+  host::test_note(std::string(plan.resident ? "resident" : "streamed") + std::to_string(plan.stages) +
+                  (cuda::vector_loads_topk_propagate(args) ? " cp.async" : " scalar") + " smem=" +
+                  std::to_string(plan.smem_bytes));
   const int err = cuda::launch_topk_propagate(args, plan, host::current_stream());
   TORCH_CHECK(err == 0, "topk_propagate (CUDA): kernel launch failed: ", host::error_string(err));
   return out;

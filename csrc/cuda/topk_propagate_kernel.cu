@@ -12,6 +12,13 @@
 
 #include <cstdint>
 
+// cp.async and bf16 mma.sync exist from sm_80: an older arch in the build's list (e.g.
+// TORCH_CUDA_ARCH_LIST="7.5;8.0") stops here with this message instead of a ptxas error. setup.py
+// refuses such a list before compiling; this is the backstop for any other build (.ci/kernel_checks.sh).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "dinotools: the topk_propagate CUDA kernel needs compute capability 8.0 or newer (cp.async, bf16 mma.sync); build for 8.0, 8.6, 8.7, 8.9, 9.0 or later, e.g. TORCH_CUDA_ARCH_LIST=\"8.0;9.0\", or set DINOTOOLS_NO_CUDA=1"
+#endif
+
 #include "tp_epilogue.cuh"
 
 namespace dinotools {
@@ -278,10 +285,18 @@ LaunchPlan plan_topk_propagate(FeatureType type, int d, size_t smem_limit) {
 
 size_t min_smem_topk_propagate(FeatureType type) { return smem_for(type, 1, false, 2); }
 
-int launch_topk_propagate(const PropagateArgs& a, const LaunchPlan& plan, void* stream) {
+size_t smem_topk_propagate(FeatureType type, int d, bool resident, int stages) {
+  return smem_for(type, d, resident, stages);
+}
+
+bool vector_loads_topk_propagate(const PropagateArgs& a) {
   const size_t elt = a.type == FeatureType::kFloat32 ? 4 : 2;
-  const bool aligned = reinterpret_cast<uintptr_t>(a.current) % 16 == 0 &&
-                       reinterpret_cast<uintptr_t>(a.context) % 16 == 0 && (a.d * elt) % 16 == 0;
+  return reinterpret_cast<uintptr_t>(a.current) % 16 == 0 && reinterpret_cast<uintptr_t>(a.context) % 16 == 0 &&
+         (a.d * elt) % 16 == 0;
+}
+
+int launch_topk_propagate(const PropagateArgs& a, const LaunchPlan& plan, void* stream) {
+  const bool aligned = vector_loads_topk_propagate(a);
   const Params p{a.current, a.context, a.probs, a.out, a.t, a.h, a.w, a.d, a.m, a.k,
                  Geometry{a.ry, a.rx, a.r, a.circle}, a.temperature, plan.resident, aligned, plan.stages};
   const cudaStream_t s = static_cast<cudaStream_t>(stream);

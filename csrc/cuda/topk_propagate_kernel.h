@@ -34,6 +34,13 @@ struct LaunchPlan {
 // fits `smem_limit` bytes; smem_bytes == 0 when none does.
 LaunchPlan plan_topk_propagate(FeatureType type, int d, size_t smem_limit);
 
+// Dynamic shared memory of one plan (resident queries or not, 2 or 3 stages) at this dtype and D.
+size_t smem_topk_propagate(FeatureType type, int d, bool resident, int stages);
+
+// Whether the launch stages rows with 16-byte cp.async (both feature pointers 16-byte aligned and
+// D * element size a multiple of 16) or with the scalar loader.
+bool vector_loads_topk_propagate(const PropagateArgs& args);
+
 // Smallest dynamic shared memory any plan needs for this dtype and D (the Python check's limit).
 size_t min_smem_topk_propagate(FeatureType type);
 

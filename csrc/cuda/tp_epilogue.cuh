@@ -45,12 +45,19 @@ __device__ void write_output(const Block<T>& b, int64_t q, float mx, Each each_s
 }
 
 // Calls f(score, idx) on every lane for each candidate of query (i, j)'s window, in (tau, dy, dx)
-// order; f must not write the area. Scores come from tile_chunk<T,1,1> on the query's own m-tile (block columns j0..j0+15), so
-// they equal the main loop's bit for bit. `area`: this warp's private shared memory.
+// order; f must not write the area. `area`: this warp's private shared memory.
+// Scores equal the main loop's bit for bit because every mma.sync gets the main loop's operands: the
+// query's own m-tile (block rows j0..j0+15, same row of it) and the main loop's n-tile, which starts at
+// the block's union start clo plus a multiple of 8 (segments are 48 = 6 x 8 columns from clo) and holds
+// its candidates up to chi (zeros past it), over the same channel chunks in the same order. PTX fixes
+// where an element lives in the tile, not how the accumulation rounds: tiles aligned at vlo instead
+// would put a candidate in another column, and hardware whose rounding depended on the column could
+// then give a rescanned score below the k-th value the main loop found (the tie path keeps s >= kth).
 template <typename T, class F>
 __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
   constexpr int kLd = Tile<T>::kDK + Tile<T>::kPad;
   const int lane = threadIdx.x & 31, rq = j - b.j0;
+  const int clo = imax(0, b.j0 - b.geo.rx), chi = imin(b.w - 1, imin(b.j0 + kQCols, b.w) - 1 + b.geo.rx);
   T* sb = area;                // [8][kLd] candidates
   T* sa = area + 8 * kLd;      // [16][kLd] queries, when they are not resident
   float* row = reinterpret_cast<float*>(area + 24 * kLd) + 256;  // [8] scores, after the histogram
@@ -61,12 +68,12 @@ __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
       if (u < 0 || u >= b.h || c < 0) continue;
       const int vlo = imax(0, j - c), vhi = imin(b.w - 1, j + c);
       const T* crow = b.ctx + (static_cast<int64_t>(tau) * b.h + u) * b.w * b.d;
-      for (int v0 = vlo; v0 <= vhi; v0 += 8) {
+      for (int v0 = clo + (vlo - clo) / 8 * 8; v0 <= vhi; v0 += 8) {  // vlo >= clo, vhi <= chi
         float acc[1][1][4] = {{{0.f, 0.f, 0.f, 0.f}}};
         for (int dc = 0; dc < b.nd; ++dc) {
           if (dc > 0) __syncwarp();  // chunk dc-1 is read; for dc = 0 the publish barrier below did it
           load_rows(b, sb, kLd, 8, lane, 32, dc * Tile<T>::kDK,
-                    [&](int r) { return v0 + r <= vhi ? crow + static_cast<int64_t>(v0 + r) * b.d : nullptr; });
+                    [&](int r) { return v0 + r <= chi ? crow + static_cast<int64_t>(v0 + r) * b.d : nullptr; });
           if (!b.sq) {
             load_rows(b, sa, kLd, 16, lane, 32, dc * Tile<T>::kDK,
                       [&](int r) { return b.j0 + r < b.w ? arow + static_cast<int64_t>(r) * b.d : nullptr; });
@@ -82,7 +89,7 @@ __device__ void rescan(const Block<T>& b, int i, int j, T* area, F f) {
           row[2 * (lane & 3) + 1] = acc[0][0][(rq >> 3) * 2 + 1];
         }
         __syncwarp();
-        for (int col = 0; col < 8 && v0 + col <= vhi; ++col)
+        for (int col = imax(0, vlo - v0); col < 8 && v0 + col <= vhi; ++col)  // the window's columns only
           f(row[col], static_cast<int>((static_cast<int64_t>(tau) * b.h + u) * b.w + v0 + col));
       }
     }

@@ -12,6 +12,7 @@
 
 #include <cstring>
 #ifndef __CUDACC__
+#include <cmath>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -67,6 +68,9 @@ inline float emu_b16_to_float(uint16_t bits, bool bf16) {
 // d = a*b + c for the whole warp. Products of two b16 values are exact in fp32; the sum of the 16
 // products is taken in double and added to c in double, then rounded once: a pure function of
 // (A row, B column, c) like the hardware's, though its rounding differs from any given GPU's.
+// Knob "mma_column_rounding" = 1 (tests): results in odd columns of the n8 tile round toward zero
+// instead, a GPU whose rounding depends on the column (PTX does not rule it out), so a path that
+// recomputed a score in another column would get other bits.
 inline void emu_mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], bool bf16) {
   struct Frag {
     uint32_t a[4], b[2];
@@ -95,10 +99,14 @@ inline void emu_mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2
   }
   const int l = dt_emu_lane(), g = l / 4, q = l % 4;
   const int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+  const bool skew = dt_emu::knob("mma_column_rounding") == 1;
   for (int e = 0; e < 4; ++e) {
     double s = 0.0;
     for (int k = 0; k < 16; ++k) s += static_cast<double>(A[rows[e]][k]) * B[k][cols[e]];
-    d[e] = static_cast<float>(s + static_cast<double>(c[e]));
+    s += static_cast<double>(c[e]);
+    float r = static_cast<float>(s);
+    if (skew && cols[e] % 2 == 1 && std::fabs(static_cast<double>(r)) > std::fabs(s)) r = std::nextafter(r, 0.f);
+    d[e] = r;
   }
 }
 #endif

@@ -17,6 +17,12 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 
 namespace dt_emu {
 cudaError_t set_kernel_attribute(const void* kernel, const char* name, cudaFuncAttribute attr, int value);
+
+// Test hooks for emulated bindings (csrc/cuda/dt_host.h; a real build has neither): `knob(name)` is
+// an integer a test set with set_knob (-1 when unset), e.g. a forced launch plan; `note(text)` leaves
+// a line that a test reads back with last_note(), e.g. which plan and loader a launch used.
+int knob(const char* name);
+void note(const char* text);
 }  // namespace dt_emu
 
 template <class F>

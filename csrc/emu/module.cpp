@@ -27,6 +27,10 @@ TORCH_LIBRARY(dinotools_emu, m) {
   m.def("set_mode(str name) -> ()", +[](std::string name) { dt_emu::configure_mode(name); });
   // Guarded, NaN-poisoned CPU allocations (emulated global memory), checked after every launch.
   m.def("set_global_guards(bool on) -> ()", +[](bool on) { dt_emu::set_global_guards(on); });
+  // Test hooks of the emulated bindings (cuda_api.h): an integer setting (-1 unsets), e.g. "topk_plan"
+  // forces topk_propagate's launch plan, and the line the last launch left, e.g. its plan and loader.
+  m.def("set_knob(str name, int value) -> ()", +[](std::string name, int64_t value) { dt_emu::set_knob(name, value); });
+  m.def("last_note() -> str", +[]() { return dt_emu::last_note(); });
   // Kernel launches emulated since load: proves a test really ran the kernels.
   m.def("launches() -> int", +[]() -> int64_t { return static_cast<int64_t>(dt_emu::settings().launches); });
 }

@@ -29,6 +29,16 @@ std::mutex& registry_mutex() {
   return m;
 }
 
+std::map<std::string, int>& knobs() {  // under registry_mutex
+  static std::map<std::string, int> k;
+  return k;
+}
+
+std::string& note_text() {  // under registry_mutex
+  static std::string n;
+  return n;
+}
+
 }  // namespace
 
 Settings& settings() {
@@ -120,6 +130,28 @@ void configure_device(const std::string& name) {
     return;
   }
   throw std::invalid_argument("device must be one of sm_80, sm_86, sm_89, sm_90, got '" + name + "'");
+}
+
+void set_knob(const std::string& name, int64_t value) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  if (value < 0) knobs().erase(name);
+  else knobs()[name] = static_cast<int>(value);
+}
+
+int knob(const char* name) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto it = knobs().find(name);
+  return it == knobs().end() ? -1 : it->second;
+}
+
+void note(const char* text) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  note_text() = text;
+}
+
+std::string last_note() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  return note_text();
 }
 
 void configure_mode(const std::string& name) {

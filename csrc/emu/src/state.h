@@ -63,5 +63,7 @@ void configure_schedule(const std::string& name, int64_t seed);
 void configure_device(const std::string& name);
 void configure_mode(const std::string& name);
 void set_global_guards(bool on);  // csrc/emu/global_guard.cpp
+void set_knob(const std::string& name, int64_t value);  // -1 unsets (see cuda_api.h knob)
+std::string last_note();
 
 }  // namespace dt_emu
