@@ -96,7 +96,15 @@ cuda_info() {
 
 cuda_tests() {
   # DINOTOOLS_REQUIRE_SAM2=1: the real-SAM 2 tests fail instead of skipping when sam2 is missing.
-  (cd "$CU_SRC" && DINOTOOLS_REQUIRE_SAM2=1 python -m pytest -q tests)
+  # The tests whose code paths depend on this environment (torch 2.14.1, the full CUDA build of
+  # dinotools._C, real SAM 2): everything but the file, batch and reliability tests, which do only I/O
+  # (the same on any torch) and run in the cpu and wheel environments already. Trimmed when the wheel
+  # environment was added, to keep CI well under its hour.
+  local skip=(test_batch_ test_reliability_ test_resume test_overwrite_safety test_readers_validate
+              test_bad_input test_points_resume test_eval_ test_io test_exports test_frame_modes test_layers)
+  local args=()
+  for s in "${skip[@]}"; do args+=(--ignore-glob="tests/${s}*"); done
+  (cd "$CU_SRC" && DINOTOOLS_REQUIRE_SAM2=1 python -m pytest -q tests "${args[@]}")
 }
 
 cuda_gpu_check() {
