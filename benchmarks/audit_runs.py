@@ -263,7 +263,7 @@ def _flip_mask(d: Path) -> None:
 def _disks(a) -> None:
     def tmpfs(name, script, expect, want=None, n=N, out="out", check=None, size=SIZE):
         def run(d):
-            make_clip(d, n=n, size=size)
+            make_clip(d, n=n or N, size=size)  # n: the PNGs expected (0: none), not the clip's length
             res = ns(d, script)
             return verdict(res, expect, d / out if out else None, n, want, check and (lambda: check(d, res)),
                            size=size)
