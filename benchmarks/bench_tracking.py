@@ -2,10 +2,8 @@
 import tempfile
 from pathlib import Path
 
-from dinotools import (
-    create_tracker,
-    loop,  # not `import track_video`: asv would collect a module-level track_* as a benchmark
-)
+from dinotools import create_tracker
+from dinotools.pipeline import mask_loop as loop  # not `import track_video`: asv would collect a track_* name
 from dinotools.eval.synthetic_clip import make_clip
 from dinotools.runs.job import run_job
 
