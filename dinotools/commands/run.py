@@ -134,6 +134,9 @@ def cmd_track(args) -> int:
     if report.extra.get("nothing_to_resume"):
         print(f"nothing to resume: all {report.extra['resumed_from']} frames have outputs in {args.output}")
         return 0
+    if report.extra.get("finished_exports"):  # every frame was written: only the exports (and report) were owed
+        print(f"finished {args.output}: every frame had its PNG; the exports and the report are written")
+        return 0
     start = report.extra.get("resumed_from", 0)
     where = f" (resumed at frame {start})" if start else ""
     print(f"wrote {args.output}{where}: {report.line()}")
