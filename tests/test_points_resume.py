@@ -21,8 +21,9 @@ FAST = ["--backbone", "baseline", "--short-side", "48", "--no-progress", "--pref
 STOP_AT = 5  # the blocking backbone waits for SIGTERM when asked for this frame
 
 # Runs dinotools.points with `baseline` replaced by a wrapper giving the same features, except that the
-# call for frame STOP_AT first creates READY and blocks until a signal arrived: the test sends SIGTERM
-# once READY exists (an observable event, not a guess at timing).
+# call for frame STOP_AT first creates READY and blocks until a signal arrived, and the tracker's second
+# step creates STEPPED (frame 0 is then tracked): the test sends SIGTERM once both exist (observable
+# events, not a guess at timing; with --prefetch the main thread may lag the blocked encoder).
 BLOCKING = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
@@ -51,6 +52,18 @@ BLOCKING = textwrap.dedent("""
             return super().__call__(images)
 
     register_backbone("baseline", override=True)(Blocking)
+
+    from dinotools.trackers.points import PointTracker
+
+    step, steps = PointTracker.step, [0]
+
+    def counted(self, *args, **kwargs):  # the loop asks for frame 1 only once frame 0 is tracked and kept
+        steps[0] += 1
+        if steps[0] == 2:
+            Path({stepped!r}).touch()
+        return step(self, *args, **kwargs)
+
+    PointTracker.step = counted
     from dinotools.commands.points import main
     sys.exit(main(sys.argv[1:]))
 """)
@@ -71,11 +84,12 @@ def clip(tmp_path):
 
 def _sigterm_run(argv, ready, tmp_path):
     script = tmp_path / "blocking_points.py"
-    script.write_text(BLOCKING.format(stop=STOP_AT, ready=str(ready)))
+    stepped = ready.with_name(ready.name + ".stepped")
+    script.write_text(BLOCKING.format(stop=STOP_AT, ready=str(ready), stepped=str(stepped)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, str(script), *argv], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120  # a safety net against a hang, not the synchronisation
-    while not ready.exists():
+    while not (ready.exists() and stepped.exists()):
         assert proc.poll() is None, proc.communicate()[1]
         assert time.monotonic() < deadline, "the run never reached the blocking frame"
         time.sleep(0.05)
