@@ -210,3 +210,24 @@ def test_flat_memory_600_frames(tmp_path):
     print(f"RSS at frame 100: {rss['100']} MiB, at 600: {rss['600']} MiB")
     assert growth < 15, f"resident memory grew {growth:.1f} MiB between frames 100 and 600"
     assert len(list((tmp_path / "out").glob("*.png"))) == 600
+
+
+def test_writer_close_recovers_a_lost_end_marker():
+    """A Ctrl-C/SIGTERM raised in the main thread inside close()'s put() can leave the writer thread
+    without its end marker (or its wake-up): close() then waited forever (a SIGHUP'd run hung).
+    Here the first end marker is dropped, as such an interrupted put() drops it."""
+    writer, done = Writer(2), []
+    writer.submit(done.append, 1)
+    real_put, calls = writer._queue.put, []
+
+    def lossy_put(item, *args, **kwargs):
+        calls.append(item)
+        if len(calls) > 1:
+            return real_put(item, *args, **kwargs)
+
+    writer._queue.put = lossy_put
+    closing = threading.Thread(target=writer.close, daemon=True)
+    closing.start()
+    closing.join(timeout=120)  # a guard against the hang this is about, not a timing assumption
+    assert not closing.is_alive(), "close() waits forever for a writer thread that never got its end marker"
+    assert done == [1]

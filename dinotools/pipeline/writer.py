@@ -27,7 +27,13 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            # Polled, not a plain get(): a Ctrl-C/SIGTERM raised in the main thread inside its put() can land
+            # between queuing an item and waking this thread, which a plain get() would then wait for forever
+            # (seen: a run stopped by SIGHUP hung in close()).
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
             if item is _END:
                 return
             if not self.failed:
@@ -62,6 +68,12 @@ class Writer:
         """Finish the pending calls, stop the thread, and raise a call's error if one failed."""
         if self._queue is not None:
             self._queue.put(_END)
-            self._thread.join()
+            while self._thread.is_alive():  # joined in steps: an interrupt may have cut an earlier close short
+                self._thread.join(timeout=_POLL_S)
+                if self._thread.is_alive() and self._queue.empty():
+                    try:  # that close's _END was consumed or never queued: ask again
+                        self._queue.put_nowait(_END)
+                    except queue.Full:
+                        pass
             self._queue = None
         self._raise()
