@@ -10,7 +10,7 @@ from typing import Optional
 
 from dinotools.errors import InputError
 from dinotools.io.exports import Exports, LabelSequence, read_png_folder
-from dinotools.io.masks import write_mask
+from dinotools.io.masks import write_mask, written_by_dinotools
 
 READABLE = ("png", "coco", "youtube-vos")  # objects JSON holds boxes, not masks: an output only
 WRITABLE = ("png", "coco", "youtube-vos", "objects")
@@ -42,9 +42,15 @@ def open_input(path: Path, fmt: str, video: Optional[str]) -> LabelSequence:
 FILE_OUTPUTS = ("coco", "objects")  # the others write a folder
 
 
-def check_output(output: Path, to: str, overwrite: bool) -> None:
+def check_output(output: Path, to: str, overwrite: bool, source: Optional[Path] = None) -> None:
     """An ``InputError`` unless ``output`` may become a ``to`` output: absent, or replaceable with ``overwrite``
-    and of the right kind (a file for coco/objects, a folder for png/youtube-vos)."""
+    and of the right kind (a file for coco/objects, a folder for png/youtube-vos). Whatever the flags, an
+    output that is or holds ``source`` is refused (replacing it would delete the input), and ``--overwrite``
+    of a PNG folder holding files dinotools did not write is refused naming one (never deleted)."""
+    if source is not None and output.exists():
+        src, out = Path(source).resolve(), output.resolve()
+        if src == out or out in src.parents:
+            raise InputError(f"output {output} holds the input {source}: write the conversion elsewhere")
     if not output.exists():
         return
     if not overwrite and (output.is_file() or any(output.iterdir())):
@@ -53,6 +59,12 @@ def check_output(output: Path, to: str, overwrite: bool) -> None:
         raise InputError(f"output {output} is a folder; --to {to} writes a file: name the .json file to write")
     if to not in FILE_OUTPUTS and not output.is_dir():
         raise InputError(f"output {output} is a file; --to {to} writes a folder: name a folder")
+    if to == "png":  # the whole folder is replaced: only by what dinotools wrote there
+        foreign = next((p for p in sorted(output.iterdir())
+                        if not (p.suffix.lower() == ".png" and p.is_file() and written_by_dinotools(p))), None)
+        if foreign is not None:
+            raise InputError(f"--overwrite would replace {output}, which holds {foreign.name}, not written by "
+                             f"dinotools: remove it yourself or write elsewhere")
 
 
 def convert(source: Path, output: Path, to: str, *, fmt: Optional[str] = None, video: Optional[str] = None,
@@ -69,7 +81,7 @@ def convert(source: Path, output: Path, to: str, *, fmt: Optional[str] = None, v
 
         require_pycocotools()
     output = Path(output)
-    check_output(output, to, overwrite)
+    check_output(output, to, overwrite, source)
     seq = open_input(source, fmt, video if fmt != "png" else None)
     name = video or seq.video
     try:
