@@ -12,7 +12,9 @@ from PIL import Image
 from dinotools.commands.run import main
 from dinotools.io.masks import read_mask, write_mask
 from dinotools.io.probs import read_probs, stretch
-from dinotools.pipeline.engine import Prefetch, StageError, Writer, feature_batches
+from dinotools.pipeline.engine import Prefetch, feature_batches
+from dinotools.pipeline.stages import StageError
+from dinotools.pipeline.writer import Writer
 
 FAST = ["--backbone", "baseline", "--propagator", "torch", "--no-progress"]
 

@@ -165,6 +165,6 @@ class _ActorSlot:
             log.debug("killing actor %s: %s", self.name, exc)
 
     def died(self, exc: BaseException) -> str:
-        from dinotools.pipeline.engine import first_line
+        from dinotools.pipeline.stages import first_line
 
         return f"Ray actor {self.name}: {first_line(exc)[:200]}"

@@ -54,7 +54,7 @@ def _cuda():
 def describe_error(exc: BaseException, settings=None) -> str:
     """One line for a failed video (what ``dinotools.run`` prints after ``error:``)."""
     from dinotools.errors import UserError
-    from dinotools.pipeline.engine import first_line
+    from dinotools.pipeline.stages import first_line
     from dinotools.registry import ComponentError
     from dinotools.runs.settings import describe_failure
 
@@ -154,7 +154,6 @@ def _run_video(settings, task: Task, tracker, on_frames: Optional[OnFrames], gua
     """``job.run_video`` for one task (the one place the batch calls the single-video job); ``guard`` runs
     before each frame's files are written."""
     from dinotools.runs.job import run_video
-
     from dinotools.runs.point_settings import PointSettings
 
     name = task.video.name

@@ -13,14 +13,7 @@ import numpy as np
 import torch
 
 from dinotools.errors import UserError
-from dinotools.pipeline.stages import (  # noqa: F401  (re-exported)
-    NoStats,
-    StageError,
-    first_line,
-    guarded,
-    passes_through,
-)
-from dinotools.pipeline.writer import Writer  # noqa: F401  (re-exported)
+from dinotools.pipeline.stages import StageError, passes_through
 
 _POLL_S = 0.1  # how often a blocked producer checks whether the consumer has gone
 

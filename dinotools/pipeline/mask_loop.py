@@ -11,7 +11,8 @@ import numpy as np
 from dinotools.errors import ConfigError, InputError
 from dinotools.io.frames import open_frames
 from dinotools.io.masks import check_mask, fit_mask, read_mask
-from dinotools.pipeline.engine import NoStats, feature_batches, guarded
+from dinotools.pipeline.engine import feature_batches
+from dinotools.pipeline.stages import NoStats, guarded
 from dinotools.trackers.discovery import DiscoveryConfig, new_objects
 from dinotools.trackers.state import FrameResult
 

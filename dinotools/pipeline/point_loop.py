@@ -9,7 +9,8 @@ import numpy as np
 
 from dinotools.errors import ConfigError, InputError
 from dinotools.io.frames import open_frames
-from dinotools.pipeline.engine import NoStats, feature_batches, guarded
+from dinotools.pipeline.engine import feature_batches
+from dinotools.pipeline.stages import NoStats, guarded
 from dinotools.trackers.point_state import PointResult
 
 

@@ -110,7 +110,7 @@ def describe_point_failure(exc: BaseException, settings: PointSettings) -> Optio
     """One line for a failed component, memory exhaustion or a file-system error (None: not a known kind)."""
     import logging
 
-    from dinotools.pipeline.engine import StageError, first_line
+    from dinotools.pipeline.stages import StageError, first_line
     from dinotools.runs.settings import out_of_memory
 
     where = out_of_memory(exc)

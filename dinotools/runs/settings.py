@@ -128,7 +128,7 @@ def tracker_fields(kind=None):
 
 def build_component(kind: str, name: str, factory, **kwargs):
     """``factory(name, **kwargs)``; an unexpected error becomes one line naming the component."""
-    from dinotools.pipeline.engine import first_line, passes_through
+    from dinotools.pipeline.stages import first_line, passes_through
 
     try:
         return factory(name, **kwargs)
@@ -194,7 +194,7 @@ def out_of_memory(exc: BaseException) -> Optional[str]:
     import re
     import sys
 
-    from dinotools.pipeline.engine import StageError
+    from dinotools.pipeline.stages import StageError
 
     if isinstance(exc, StageError):
         exc = exc.original
@@ -211,7 +211,7 @@ def out_of_memory(exc: BaseException) -> Optional[str]:
 
 def out_of_memory_message(exc: BaseException, settings: RunSettings, where: str = "GPU") -> str:
     """One line for an out-of-memory error, naming the settings that lower memory and their values."""
-    from dinotools.pipeline.engine import StageError, first_line
+    from dinotools.pipeline.stages import StageError, first_line
 
     s = settings
     original = exc.original if isinstance(exc, StageError) else exc
@@ -228,7 +228,7 @@ def describe_failure(exc: BaseException, settings: RunSettings) -> Optional[str]
     """The one-line message for a failed component, memory exhaustion or a file-system error; None otherwise."""
     import logging
 
-    from dinotools.pipeline.engine import StageError
+    from dinotools.pipeline.stages import StageError
 
     where = out_of_memory(exc)
     if where is not None:

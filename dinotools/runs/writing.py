@@ -13,8 +13,9 @@ from dinotools.io.frames import FrameSource
 from dinotools.io.masks import MAX_PNG_ID, write_mask
 from dinotools.io.overlay import OverlayWriter
 from dinotools.io.probs import write_probs
-from dinotools.pipeline.engine import Writer, default_workers
+from dinotools.pipeline.engine import default_workers
 from dinotools.pipeline.mask_loop import load_masks, track_video
+from dinotools.pipeline.writer import Writer
 from dinotools.runs.record import rebuild
 from dinotools.runs.report import RunReport, progress_bar
 
